@@ -1,0 +1,1 @@
+"""The laptop side: the sync engine, the CLI, and (under ``desktop/ui``) the tray app."""

@@ -1,0 +1,142 @@
+"""``sync``, ``history`` and ``conflicts``: the data path on the command line."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+from typing import Any
+
+from desktop.engine.progress import SyncProgress
+from shared.cliutil import print_json
+from shared.config import Config, ConflictPolicy, load_config
+from shared.paths import AppPaths, resolve_config_path
+
+
+def register(commands: argparse._SubParsersAction[Any]) -> None:
+    sync = commands.add_parser(
+        "sync", help="download the new daily dumps from S3 and merge them into the laptop "
+        "database",
+        description="Find dumps newer than the ledger, download and verify them, and merge "
+        "each in one transaction. Exit 3 when --policy abort meets a conflict, 4 when a "
+        "trading day has no dump.")
+    sync.add_argument("--json", action="store_true", help="print the report as one JSON object")
+    sync.add_argument("--dry-run", action="store_true",
+                      help="report what would happen; change nothing")
+    sync.add_argument("--policy", choices=[str(p) for p in ConflictPolicy],
+                      help="what wins when a row differs (default: [sync] policy, server-wins)")
+    sync.add_argument("--add-columns", action="store_true",
+                      help="add columns the dump has and the laptop table lacks")
+    sync.set_defaults(handler=_sync)
+
+    history = commands.add_parser("history", help="applied dumps with their counts")
+    history.add_argument("--json", action="store_true")
+    history.set_defaults(handler=_history)
+
+    conflicts = commands.add_parser(
+        "conflicts", help="rows that differed between the laptop and a dump (both versions)")
+    conflicts.add_argument("--dump", metavar="ID", help="only this dump")
+    fmt = conflicts.add_mutually_exclusive_group()
+    fmt.add_argument("--json", action="store_true")
+    fmt.add_argument("--csv", action="store_true")
+    conflicts.set_defaults(handler=_conflicts)
+
+
+def _config(args: argparse.Namespace) -> Config:
+    return load_config(resolve_config_path(args.config))
+
+
+def _sync(args: argparse.Namespace) -> int:
+    from desktop.engine.sync import SyncEngine
+    from shared.aws import AwsClients
+    from shared.dumpstore import DumpStore
+
+    config = _config(args)
+    store = DumpStore(AwsClients(config.aws).s3(), config.aws.bucket, config.aws.prefix)
+    engine = SyncEngine(config, store, AppPaths.default().downloads_dir,
+                        )
+    show = _TerminalProgress() if sys.stderr.isatty() and not args.json else None
+    report = engine.run(ConflictPolicy(args.policy) if args.policy else None,
+                        dry_run=args.dry_run, add_columns=args.add_columns or None,
+                        progress=show)
+    if show:
+        show.clear()
+    if args.json:
+        print_json(report.to_json())
+    else:
+        print(report.summary())
+    return report.exit_code
+
+
+class _TerminalProgress:
+    def __init__(self) -> None:
+        self.width = 0
+
+    def __call__(self, p: SyncProgress) -> None:
+        if p.phase in ("listing", "done") or not p.dump_id:
+            return
+        mb = p.bytes_done / 1e6
+        total = p.bytes_total / 1e6
+        line = (f"dump {p.dump_index}/{p.dump_count} {p.phase} {p.table or ''} "
+                f"{mb:,.1f}/{total:,.1f} MB, {p.rows_done:,}/{p.rows_total:,} rows")
+        self.width = max(self.width, len(line))
+        print("\r" + line.ljust(self.width), end="", file=sys.stderr, flush=True)
+
+    def clear(self) -> None:
+        if self.width:
+            print("\r" + " " * self.width + "\r", end="", file=sys.stderr, flush=True)
+
+
+def _history(args: argparse.Namespace) -> int:
+    from desktop.engine import ledger
+    from desktop.engine.sync import connect_local
+
+    config = _config(args)
+    with connect_local(config.database.conninfo) as conn:
+        dumps = ledger.applied_dumps(conn)
+    if args.json:
+        print_json({"ok": True, "dumps": [d.to_json() for d in dumps]})
+        return 0
+    if not dumps:
+        print("No dumps applied yet: run `market-sync sync`.")
+        return 0
+    print(f"{'dump':<26} {'days':<23} {'new':>12} {'unchanged':>12} {'diverged':>9} "
+          f"{'MB':>8}  applied")
+    for d in dumps:
+        days = f"{d.first_day} … {d.last_day}" if d.first_day else "snapshot"
+        print(f"{d.dump_id:<26} {days:<23} {d.rows_new:>12,} {d.rows_unchanged:>12,} "
+              f"{d.rows_diverged:>9,} {d.bytes / 1e6:>8.1f}  {d.applied_at:%Y-%m-%d %H:%M}")
+    return 0
+
+
+def _conflicts(args: argparse.Namespace) -> int:
+    from desktop.engine import ledger
+    from desktop.engine.sync import connect_local
+
+    config = _config(args)
+    with connect_local(config.database.conninfo) as conn:
+        rows = ledger.conflicts(conn, args.dump)
+    if args.json:
+        print_json({"ok": True, "conflicts": [r.to_json() for r in rows]})
+    elif args.csv:
+        writer = csv.writer(sys.stdout)
+        writer.writerow(["id", "dump_id", "table", "key", "local", "incoming", "policy",
+                         "winner", "detected_at", "restored_at"])
+        for r in rows:
+            writer.writerow([r.id, r.dump_id, r.table_name, _js(r.key), _js(r.local_row),
+                             _js(r.incoming_row), r.policy, r.winner, r.detected_at.isoformat(),
+                             r.restored_at.isoformat() if r.restored_at else ""])
+    elif not rows:
+        print("No conflicts." if not args.dump else f"No conflicts in dump {args.dump}.")
+    else:
+        for r in rows:
+            print(f"#{r.id} {r.table_name} {_js(r.key)} (dump {r.dump_id}, {r.winner} won)")
+            print(f"    laptop:   {_js(r.local_row)}")
+            print(f"    incoming: {_js(r.incoming_row)}")
+    return 0
+
+
+def _js(value: Any) -> str:
+    return "" if value is None else json.dumps(value, ensure_ascii=False, default=str)
+

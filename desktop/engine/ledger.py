@@ -1,0 +1,190 @@
+"""The laptop's bookkeeping schema ``market_sync``: applied dumps, parts, conflicts.
+
+``applied_dumps`` is the ledger: a dump's row is written in the same transaction
+as its data, so a dump is applied exactly once or not at all.
+``applied_parts`` remembers, per table and day, the content hash last applied,
+so an unchanged overlap day is recognised without comparing rows.
+``conflicts`` keeps every losing row, both versions, as JSONB.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+
+SCHEMA = "market_sync"
+LOCK_KEY = 0x6D61726B  # pg_advisory_lock key: one sync at a time per laptop database
+
+DDL = """
+CREATE SCHEMA IF NOT EXISTS market_sync;
+CREATE TABLE IF NOT EXISTS market_sync.applied_dumps (
+    dump_id          text PRIMARY KEY,
+    previous_dump_id text,
+    manifest_sha256  text NOT NULL,
+    kind             text NOT NULL,
+    first_day        date,
+    last_day         date,
+    policy           text NOT NULL,
+    rows_new         bigint NOT NULL,
+    rows_unchanged   bigint NOT NULL,
+    rows_diverged    bigint NOT NULL,
+    bytes            bigint NOT NULL,
+    counts           jsonb NOT NULL,
+    download_seconds double precision NOT NULL,
+    apply_seconds    double precision NOT NULL,
+    applied_at       timestamptz NOT NULL DEFAULT now()
+);
+CREATE TABLE IF NOT EXISTS market_sync.applied_parts (
+    table_name     text NOT NULL,
+    part_day       text NOT NULL,
+    content_sha256 text NOT NULL,
+    rows           bigint NOT NULL,
+    dump_id        text NOT NULL,
+    applied_at     timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (table_name, part_day)
+);
+CREATE TABLE IF NOT EXISTS market_sync.conflicts (
+    id           bigserial PRIMARY KEY,
+    dump_id      text NOT NULL,
+    table_name   text NOT NULL,
+    key          jsonb,
+    local_row    jsonb,
+    incoming_row jsonb,
+    policy       text NOT NULL,
+    winner       text NOT NULL,
+    detected_at  timestamptz NOT NULL DEFAULT now(),
+    restored_at  timestamptz
+);
+CREATE INDEX IF NOT EXISTS conflicts_dump_idx ON market_sync.conflicts (dump_id);
+"""
+
+
+@dataclass(frozen=True)
+class AppliedDump:
+    dump_id: str
+    previous_dump_id: str | None
+    kind: str
+    first_day: dt.date | None
+    last_day: dt.date | None
+    policy: str
+    rows_new: int
+    rows_unchanged: int
+    rows_diverged: int
+    bytes: int
+    counts: dict[str, Any]
+    download_seconds: float
+    apply_seconds: float
+    applied_at: dt.datetime
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "dump_id": self.dump_id, "previous_dump_id": self.previous_dump_id,
+            "kind": self.kind, "first_day": _iso(self.first_day), "last_day": _iso(self.last_day),
+            "policy": self.policy, "rows_new": self.rows_new,
+            "rows_unchanged": self.rows_unchanged, "rows_diverged": self.rows_diverged,
+            "bytes": self.bytes, "tables": self.counts,
+            "download_seconds": round(self.download_seconds, 3),
+            "apply_seconds": round(self.apply_seconds, 3),
+            "applied_at": self.applied_at.isoformat(),
+        }
+
+
+@dataclass(frozen=True)
+class ConflictRecord:
+    id: int
+    dump_id: str
+    table_name: str
+    key: dict[str, Any] | None
+    local_row: dict[str, Any] | None
+    incoming_row: dict[str, Any] | None
+    policy: str
+    winner: str
+    detected_at: dt.datetime
+    restored_at: dt.datetime | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id, "dump_id": self.dump_id, "table": self.table_name, "key": self.key,
+            "local": self.local_row, "incoming": self.incoming_row, "policy": self.policy,
+            "winner": self.winner, "detected_at": self.detected_at.isoformat(),
+            "restored_at": self.restored_at.isoformat() if self.restored_at else None,
+        }
+
+
+def _iso(value: dt.date | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def ensure_schema(conn: psycopg.Connection[Any]) -> None:
+    with conn.transaction():
+        conn.execute(DDL)
+
+
+def ledger_exists(conn: psycopg.Connection[Any]) -> bool:
+    row = conn.execute("SELECT to_regclass('market_sync.applied_dumps') IS NOT NULL").fetchone()
+    return bool(row and row[0])
+
+
+def applied_dumps(conn: psycopg.Connection[Any]) -> list[AppliedDump]:
+    if not ledger_exists(conn):
+        return []
+    rows = conn.execute(
+        "SELECT dump_id, previous_dump_id, kind, first_day, last_day, policy, rows_new, "
+        "rows_unchanged, rows_diverged, bytes, counts, download_seconds, apply_seconds, "
+        "applied_at FROM market_sync.applied_dumps ORDER BY dump_id"
+    ).fetchall()
+    return [AppliedDump(*row) for row in rows]
+
+
+def record_dump(conn: psycopg.Connection[Any], dump: AppliedDump, manifest_sha256: str) -> None:
+    conn.execute(
+        "INSERT INTO market_sync.applied_dumps (dump_id, previous_dump_id, manifest_sha256, "
+        "kind, first_day, last_day, policy, rows_new, rows_unchanged, rows_diverged, bytes, "
+        "counts, download_seconds, apply_seconds) "
+        "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+        (dump.dump_id, dump.previous_dump_id, manifest_sha256, dump.kind, dump.first_day,
+         dump.last_day, dump.policy, dump.rows_new, dump.rows_unchanged, dump.rows_diverged,
+         dump.bytes, json.dumps(dump.counts), dump.download_seconds, dump.apply_seconds),
+    )
+
+
+def applied_part(conn: psycopg.Connection[Any], table: str, day: str) -> tuple[str, int] | None:
+    row = conn.execute(
+        "SELECT content_sha256, rows FROM market_sync.applied_parts "
+        "WHERE table_name = %s AND part_day = %s", (table, day)).fetchone()
+    return (str(row[0]), int(row[1])) if row else None
+
+
+def record_part(conn: psycopg.Connection[Any], table: str, day: str, content_sha256: str,
+                rows: int, dump_id: str) -> None:
+    conn.execute(
+        "INSERT INTO market_sync.applied_parts (table_name, part_day, content_sha256, rows, "
+        "dump_id) VALUES (%s, %s, %s, %s, %s) ON CONFLICT (table_name, part_day) DO UPDATE "
+        "SET content_sha256 = excluded.content_sha256, rows = excluded.rows, "
+        "dump_id = excluded.dump_id, applied_at = now()",
+        (table, day, content_sha256, rows, dump_id))
+
+
+def conflicts(conn: psycopg.Connection[Any], dump_id: str | None = None,
+              limit: int | None = None) -> list[ConflictRecord]:
+    if not ledger_exists(conn):
+        return []
+    rows = conn.execute(
+        "SELECT id, dump_id, table_name, key, local_row, incoming_row, policy, winner, "
+        "detected_at, restored_at FROM market_sync.conflicts "
+        "WHERE (%(dump)s::text IS NULL OR dump_id = %(dump)s) ORDER BY id "
+        "LIMIT %(limit)s", {"dump": dump_id, "limit": limit}).fetchall()
+    return [ConflictRecord(*row) for row in rows]
+
+
+def try_lock(conn: psycopg.Connection[Any]) -> bool:
+    row = conn.execute("SELECT pg_try_advisory_lock(%s)", (LOCK_KEY,)).fetchone()
+    return bool(row and row[0])
+
+
+def unlock(conn: psycopg.Connection[Any]) -> None:
+    conn.execute("SELECT pg_advisory_unlock(%s)", (LOCK_KEY,))

@@ -1,0 +1,338 @@
+"""``Sync now``: find new dumps in S3, download and verify them, merge each in one transaction.
+
+A dump is applied together with its ledger row in one transaction: a crash, a
+cancel, SIGKILL or a dropped connection leaves nothing half-applied, and the
+next sync applies each dump exactly once. Every part's sha256 is verified
+before the database is touched.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import logging
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+from desktop.engine import ledger
+from desktop.engine.merge import (
+    ConflictAbortWithSamples,
+    DumpApplier,
+    TableCounts,
+    check_manifest_safety,
+)
+from desktop.engine.progress import CancelToken, ProgressCallback, SyncProgress
+from desktop.engine.report import DumpReport, SyncReport, TableReport
+from shared.calendar import TradingCalendar
+from shared.config import Config, ConflictPolicy
+from shared.dumpstore import DumpRef, DumpStore, LoadedManifest
+from shared.errors import Cancelled, DatabaseError, IntegrityError, MarketSyncError, SyncBusyError
+
+logger = logging.getLogger(__name__)
+
+PROGRESS_INTERVAL = 0.1  # seconds between progress callbacks (phase changes always report)
+
+
+def connect_local(conninfo: str, password: str | None = None) -> psycopg.Connection[Any]:
+    """The laptop database. The password, if any, comes from the keyring, never the config."""
+    kwargs: dict[str, Any] = {"application_name": "market-sync"}
+    if password:
+        kwargs["password"] = password
+    try:
+        conn = psycopg.connect(conninfo, autocommit=True, **kwargs)
+    except psycopg.OperationalError as exc:
+        raise DatabaseError(
+            f"cannot connect to the laptop database: {_first_line(exc)}",
+            "is PostgreSQL running? check [database] conninfo in the config "
+            "(and the password in the keyring, PGPASSWORD or .pgpass)") from None
+    # Temp tables (staging) and hash joins of a day's rows want more than the defaults.
+    conn.execute("SET temp_buffers = '256MB'")
+    conn.execute("SET work_mem = '64MB'")
+    return conn
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+
+
+class _Progress:
+    """Accumulates counts and calls the callback at most every PROGRESS_INTERVAL."""
+
+    def __init__(self, callback: ProgressCallback | None) -> None:
+        self.callback = callback
+        self.state = SyncProgress(phase="listing")
+        self._last = 0.0
+
+    def update(self, force: bool = False, **changes: Any) -> None:
+        self.state = replace(self.state, **changes)
+        now = time.monotonic()
+        if self.callback and (force or now - self._last >= PROGRESS_INTERVAL):
+            self._last = now
+            self.callback(self.state)
+
+    def add_bytes(self, n: int) -> None:
+        s = self.state
+        self.update(dump_bytes_done=s.dump_bytes_done + n, bytes_done=s.bytes_done + n)
+
+    def add_rows(self, n: int) -> None:
+        s = self.state
+        self.update(dump_rows_done=s.dump_rows_done + n, rows_done=s.rows_done + n)
+
+
+@dataclass(frozen=True)
+class SyncPlan:
+    """What a sync would do: pending dumps (oldest first) and what it would skip."""
+
+    pending: tuple[LoadedManifest, ...]
+    superseded: tuple[str, ...]
+    applied: tuple[ledger.AppliedDump, ...]
+    listed: tuple[DumpRef, ...]
+
+    @property
+    def bytes(self) -> int:
+        return sum(m.manifest.compressed_bytes for m in self.pending)
+
+    @property
+    def rows(self) -> int:
+        return sum(m.manifest.rows for m in self.pending)
+
+
+class SyncEngine:
+    """One laptop database, one bucket. Clients and paths are injected."""
+
+    def __init__(self, config: Config, store: DumpStore, downloads_dir: Path, *,
+                 password: str | None = None,
+                 calendar: TradingCalendar | None = None,
+                 today: Callable[[], dt.date] | None = None) -> None:
+        self.config = config
+        self.store = store
+        self.downloads_dir = downloads_dir
+        self.password = password
+        self.calendar = calendar or TradingCalendar.load()
+        from shared.calendar import today_ist
+
+        self.today = today or today_ist
+
+    # -- planning --------------------------------------------------------------------------
+    def plan(self, conn: psycopg.Connection[Any]) -> SyncPlan:
+        applied = ledger.applied_dumps(conn)
+        applied_ids = {a.dump_id for a in applied}
+        newest = applied[-1].dump_id if applied else ""
+        listed = self.store.list_dumps()
+        pending, superseded = [], []
+        for ref in listed:
+            if ref.dump_id in applied_ids:
+                continue
+            if ref.dump_id < newest:
+                superseded.append(ref.dump_id)
+                continue
+            pending.append(self.store.load_manifest(ref))
+        return SyncPlan(tuple(pending), tuple(superseded), tuple(applied), tuple(listed))
+
+    def pending_count(self) -> int:
+        with connect_local(self.config.database.conninfo, self.password) as conn:
+            return len(self.plan(conn).pending)
+
+    # -- running ---------------------------------------------------------------------------
+    def run(self, policy: ConflictPolicy | None = None, *, dry_run: bool = False,
+            add_columns: bool | None = None, progress: ProgressCallback | None = None,
+            cancel: CancelToken | None = None) -> SyncReport:
+        policy = policy or self.config.sync.policy
+        add = self.config.sync.add_missing_columns if add_columns is None else add_columns
+        cancel = cancel or CancelToken()
+        tracker = _Progress(progress)
+        tracker.update(force=True, phase="listing")
+        conn = connect_local(self.config.database.conninfo, self.password)
+        interrupt = conn.cancel_safe
+        cancel.on_cancel(interrupt)
+        try:
+            if not ledger.try_lock(conn):
+                raise SyncBusyError("another sync is already running on this laptop database",
+                                    "wait for it to finish (see the tray), then try again")
+            if dry_run:
+                # One outer transaction that always rolls back: each dump's work sees the
+                # previous ones, and nothing stays.
+                with conn.transaction(force_rollback=True):
+                    ledger.ensure_schema(conn)
+                    return self._run_locked(conn, policy, dry_run, add, tracker, cancel)
+            ledger.ensure_schema(conn)
+            return self._run_locked(conn, policy, dry_run, add, tracker, cancel)
+        finally:
+            cancel.forget(interrupt)
+            try:
+                ledger.unlock(conn)
+            except psycopg.Error:
+                pass  # the connection is gone; the server released the lock with it
+            conn.close()
+
+    def _run_locked(self, conn: psycopg.Connection[Any], policy: ConflictPolicy, dry_run: bool,
+                    add_columns: bool, tracker: _Progress, cancel: CancelToken) -> SyncReport:
+        plan = self.plan(conn)
+        tracker.update(force=True, dump_count=len(plan.pending), bytes_total=plan.bytes,
+                       rows_total=plan.rows)
+        reports: list[DumpReport] = []
+        error: MarketSyncError | None = None
+        samples: tuple[dict[str, Any], ...] = ()
+        for index, loaded in enumerate(plan.pending, start=1):
+            m = loaded.manifest
+            tracker.update(force=True, phase="downloading", dump_id=m.dump_id, dump_index=index,
+                           dump_bytes_done=0, dump_bytes_total=m.compressed_bytes,
+                           dump_rows_done=0, dump_rows_total=m.rows, table=None)
+            started = time.monotonic()
+            try:
+                check_manifest_safety(m, self.config)
+                files = self._download(loaded, tracker, cancel)
+                downloaded = time.monotonic() - started
+                tracker.update(force=True, phase="applying")
+                report = self._apply(conn, loaded, files, policy, dry_run, add_columns,
+                                     tracker, cancel, downloaded)
+            except MarketSyncError as exc:
+                error = exc
+                status = {ConflictAbortWithSamples: "aborted", Cancelled: "cancelled"}.get(
+                    type(exc), "failed")
+                if isinstance(exc, ConflictAbortWithSamples):
+                    samples = tuple(exc.samples)
+                reports.append(DumpReport(m.dump_id, status, m.first_day, m.last_day,
+                                          m.compressed_bytes, time.monotonic() - started, 0.0, ()))
+                break
+            reports.append(report)
+            if not dry_run:
+                shutil.rmtree(self.downloads_dir / m.dump_id, ignore_errors=True)
+        tracker.update(force=True, phase="done")
+        gaps, breaks = self._gaps(plan, reports)
+        exit_code = error.exit_code if error else (4 if gaps or breaks else 0)
+        return SyncReport(
+            policy=str(policy), dry_run=dry_run, dumps=tuple(reports), pending=len(plan.pending),
+            superseded=plan.superseded, gaps=gaps, chain_breaks=breaks,
+            conflict_samples=samples, error=error.message if error else None,
+            error_hint=error.hint if error else "", exit_code=exit_code)
+
+    # -- download and verify ---------------------------------------------------------------
+    def _download(self, loaded: LoadedManifest, tracker: _Progress,
+                  cancel: CancelToken) -> dict[str, Path]:
+        m = loaded.manifest
+        folder = self.downloads_dir / m.dump_id
+        folder.mkdir(parents=True, exist_ok=True)
+        files: dict[str, Path] = {}
+        for number, (table, part) in enumerate(
+                (t, p) for t in m.tables for p in t.parts):
+            # Local names never come from the manifest: a number per part.
+            dest = folder / f"part-{number:05d}.copy.zst"
+            tracker.update(table=str(table.name))
+            for attempt in (1, 2):
+                if not (dest.exists() and dest.stat().st_size == part.bytes):
+                    dest.unlink(missing_ok=True)
+                    self.store.download(loaded.ref.folder + part.file, dest, part.bytes,
+                                        progress=tracker.add_bytes,
+                                        cancelled=lambda: cancel.cancelled)
+                else:
+                    tracker.add_bytes(part.bytes)
+                if _sha256_file(dest) == part.sha256:
+                    break
+                dest.unlink()
+                if attempt == 2:
+                    raise IntegrityError(
+                        f"dump {m.dump_id}: the part of {table.name} "
+                        f"{part.day or '(whole table)'} does not match its checksum",
+                        "nothing of this dump was applied. The object in S3 is damaged: "
+                        "re-run `market-sync-agent backup --full` on the instance")
+                logger.warning("checksum mismatch for %s; downloading it again", part.file)
+                tracker.add_bytes(-part.bytes)
+            files[part.file] = dest
+        return files
+
+    # -- apply -----------------------------------------------------------------------------
+    def _apply(self, conn: psycopg.Connection[Any], loaded: LoadedManifest,
+               files: dict[str, Path], policy: ConflictPolicy, dry_run: bool, add_columns: bool,
+               tracker: _Progress, cancel: CancelToken, download_seconds: float) -> DumpReport:
+        m = loaded.manifest
+        started = time.monotonic()
+        applier = DumpApplier(conn, self.config, policy, m.dump_id, add_columns=add_columns,
+                              on_rows=tracker.add_rows, cancelled=lambda: cancel.cancelled)
+        counts: dict[str, TableCounts] = {}
+        current = ""
+        try:
+            with conn.transaction():
+                for table in m.tables:
+                    current = str(table.name)
+                    tracker.update(force=True, table=current)
+                    plan, created = applier.plan(table)
+                    table_counts = counts.setdefault(current, TableCounts(created=created))
+                    for part in table.parts:
+                        if cancel.cancelled:
+                            raise Cancelled("sync cancelled", "nothing of this dump was kept; "
+                                            "run sync again to continue")
+                        applier.apply_part(plan, part, files[part.file], table_counts)
+                seconds = time.monotonic() - started
+                report = self._dump_report(m, counts, "would apply" if dry_run else "applied",
+                                           download_seconds, seconds)
+                ledger.record_dump(conn, ledger.AppliedDump(
+                    dump_id=m.dump_id, previous_dump_id=m.previous_dump_id, kind=m.kind,
+                    first_day=m.first_day, last_day=m.last_day, policy=str(policy),
+                    rows_new=report.new, rows_unchanged=report.unchanged,
+                    rows_diverged=report.diverged, bytes=m.compressed_bytes,
+                    counts={t.name: t.to_json() for t in report.tables},
+                    download_seconds=download_seconds, apply_seconds=seconds,
+                    applied_at=dt.datetime.now(dt.UTC)), loaded.sha256)
+        except psycopg.errors.QueryCanceled:
+            raise Cancelled("sync cancelled", "nothing of this dump was kept; "
+                            "run sync again to continue") from None
+        except psycopg.OperationalError as exc:
+            raise DatabaseError(
+                f"lost the connection to the laptop database while applying dump {m.dump_id} "
+                f"({_first_line(exc)})",
+                "nothing of this dump was kept; check PostgreSQL and run sync again") from None
+        except psycopg.Error as exc:
+            raise DatabaseError(
+                f"the laptop database refused dump {m.dump_id} at table {current}: "
+                f"{_first_line(exc)}",
+                "nothing of this dump was applied; fix the table and run sync again") from None
+        logger.info("dump %s %s in %.1f s", m.dump_id, report.status, report.apply_seconds)
+        return report
+
+    @staticmethod
+    def _dump_report(m: Any, counts: dict[str, TableCounts], status: str,
+                     download_seconds: float, apply_seconds: float) -> DumpReport:
+        tables = tuple(
+            TableReport(name, c.new, c.unchanged, c.diverged, c.parts_skipped, c.parts_copied,
+                        c.parts_merged, c.created) for name, c in counts.items())
+        return DumpReport(m.dump_id, status, m.first_day, m.last_day, m.compressed_bytes,
+                          download_seconds, apply_seconds, tables)
+
+    # -- gaps ------------------------------------------------------------------------------
+    def _gaps(self, plan: SyncPlan, reports: list[DumpReport],
+              ) -> tuple[tuple[dt.date, ...], tuple[str, ...]]:
+        ranges = [(a.first_day, a.last_day) for a in plan.applied
+                  if a.first_day and a.last_day]
+        ranges += [(r.first_day, r.last_day) for r in reports
+                   if r.first_day and r.last_day and r.status in ("applied", "would apply")]
+        gaps: list[dt.date] = []
+        if ranges:
+            start = min(r[0] for r in ranges)
+            end = max(r[1] for r in ranges)
+            for day in self.calendar.trading_days(start, end):
+                if not any(a <= day <= b for a, b in ranges):
+                    gaps.append(day)
+        breaks: list[str] = []
+        known = {a.dump_id for a in plan.applied} | {r.dump_id for r in plan.listed}
+        if plan.applied:
+            for loaded in plan.pending:
+                prev = loaded.manifest.previous_dump_id
+                if prev and prev not in known:
+                    breaks.append(f"dump {loaded.manifest.dump_id} follows {prev}, which is "
+                                  "neither in S3 nor applied on this laptop")
+        return tuple(gaps), tuple(breaks)
+
+
+def _sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        while chunk := fh.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()

@@ -1,0 +1,1 @@
+"""Files rendered for the instance: cloud-init user-data, systemd units, configs."""

@@ -1,0 +1,153 @@
+"""The one place that builds boto3 sessions and clients, and maps AWS errors.
+
+Services receive an :class:`AwsClients` (or a client made by it) in their
+constructor: no module-level clients, no cached singletons, so tests can point
+everything at a moto server with ``endpoint_url``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from shared.config import AwsConfig
+from shared.errors import AwsError
+
+if TYPE_CHECKING:
+    import boto3
+    from botocore.config import Config as BotoConfig
+    from mypy_boto3_cloudformation import CloudFormationClient
+    from mypy_boto3_cloudwatch import CloudWatchClient
+    from mypy_boto3_ec2 import EC2Client
+    from mypy_boto3_iam import IAMClient
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_scheduler import EventBridgeSchedulerClient
+    from mypy_boto3_sns import SNSClient
+    from mypy_boto3_ssm import SSMClient
+    from mypy_boto3_sts import STSClient
+
+
+def boto_config(max_attempts: int = 6) -> BotoConfig:
+    """Standard retries (throttling and transient errors back off), bounded timeouts."""
+    from botocore.config import Config
+
+    return Config(
+        retries={"mode": "standard", "max_attempts": max_attempts},
+        connect_timeout=10,
+        read_timeout=60,
+        tcp_keepalive=True,
+        user_agent_extra="market-sync",
+    )
+
+
+class AwsClients:
+    """Clients for one account/region/endpoint, made on first use."""
+
+    def __init__(self, config: AwsConfig, session: boto3.Session | None = None) -> None:
+        self.config = config
+        self._session = session
+
+    @property
+    def session(self) -> boto3.Session:
+        if self._session is None:
+            import boto3
+            import botocore.exceptions
+
+            try:
+                self._session = boto3.Session(
+                    profile_name=self.config.profile, region_name=self.config.region
+                )
+            except botocore.exceptions.ProfileNotFound:
+                raise AwsError(
+                    f"the AWS profile {self.config.profile!r} does not exist",
+                    "check `profile` under [aws] in the config, or `aws configure list-profiles`",
+                ) from None
+        return self._session
+
+    def client(self, service: str) -> Any:
+        return self.session.client(
+            service,  # type: ignore[call-overload]
+            region_name=self.config.region,
+            endpoint_url=self.config.endpoint_url,
+            config=boto_config(),
+        )
+
+    def s3(self) -> S3Client:
+        return self.client("s3")  # type: ignore[no-any-return]
+
+    def ec2(self) -> EC2Client:
+        return self.client("ec2")  # type: ignore[no-any-return]
+
+    def cloudformation(self) -> CloudFormationClient:
+        return self.client("cloudformation")  # type: ignore[no-any-return]
+
+    def ssm(self) -> SSMClient:
+        return self.client("ssm")  # type: ignore[no-any-return]
+
+    def sns(self) -> SNSClient:
+        return self.client("sns")  # type: ignore[no-any-return]
+
+    def cloudwatch(self) -> CloudWatchClient:
+        return self.client("cloudwatch")  # type: ignore[no-any-return]
+
+    def scheduler(self) -> EventBridgeSchedulerClient:
+        return self.client("scheduler")  # type: ignore[no-any-return]
+
+    def iam(self) -> IAMClient:
+        return self.client("iam")  # type: ignore[no-any-return]
+
+    def sts(self) -> STSClient:
+        return self.client("sts")  # type: ignore[no-any-return]
+
+
+_CODE_MESSAGES: dict[str, tuple[str, str]] = {
+    "AccessDenied": ("AWS refused permission to {action}",
+                     "the credentials in use lack a permission; re-run `market-sync provision` "
+                     "to refresh the operator policy, or check the profile"),
+    "UnauthorizedOperation": ("AWS refused permission to {action}",
+                              "the credentials in use lack a permission for this instance"),
+    "NoSuchBucket": ("the S3 bucket does not exist (while trying to {action})",
+                     "check `bucket` under [aws] in the config"),
+    "ExpiredToken": ("the AWS credentials have expired (while trying to {action})",
+                     "refresh them, e.g. `aws sso login --profile …`, and try again"),
+    "ExpiredTokenException": ("the AWS credentials have expired (while trying to {action})",
+                              "refresh them, e.g. `aws sso login --profile …`, and try again"),
+    "InvalidClientTokenId": ("AWS does not recognise the access key (while trying to {action})",
+                             "check the access key in the keyring or the AWS profile"),
+    "SignatureDoesNotMatch": ("AWS rejected the secret key (while trying to {action})",
+                              "check the secret key in the keyring or the AWS profile"),
+    "InvalidInstanceID.NotFound": ("the EC2 instance does not exist in this region "
+                                   "(while trying to {action})",
+                                   "check `instance_id` and `region` under [aws] in the config"),
+    "InvalidInstanceID.Malformed": ("the instance id is malformed (while trying to {action})",
+                                    "it looks like i-0123456789abcdef0"),
+    "Throttling": ("AWS kept throttling requests to {action}", "wait a minute and try again"),
+    "ThrottlingException": ("AWS kept throttling requests to {action}",
+                            "wait a minute and try again"),
+    "RequestLimitExceeded": ("AWS kept throttling requests to {action}",
+                             "wait a minute and try again"),
+}
+
+
+def aws_error(exc: BaseException, action: str) -> AwsError:
+    """Turn a botocore exception into an :class:`AwsError` in the trader's words."""
+    import botocore.exceptions as bex
+
+    if isinstance(exc, bex.ClientError):
+        code = exc.response.get("Error", {}).get("Code", "")
+        if code in _CODE_MESSAGES:
+            message, hint = _CODE_MESSAGES[code]
+            return AwsError(message.format(action=action), hint)
+        text = exc.response.get("Error", {}).get("Message", "") or str(exc)
+        return AwsError(f"AWS error while trying to {action}: {code}: {text}")
+    if isinstance(exc, bex.NoCredentialsError | bex.PartialCredentialsError):
+        return AwsError(f"no AWS credentials found (while trying to {action})",
+                        "set `profile` under [aws], or store keys with the settings dialog")
+    if isinstance(exc, bex.EndpointConnectionError | bex.ConnectTimeoutError
+                  | bex.ReadTimeoutError | bex.ConnectionClosedError):
+        return AwsError(f"cannot reach AWS (while trying to {action}): {exc}",
+                        "check the network connection and try again")
+    if isinstance(exc, bex.ProfileNotFound):
+        return AwsError(str(exc), "check `profile` under [aws] in the config")
+    if isinstance(exc, bex.BotoCoreError):
+        return AwsError(f"AWS call failed while trying to {action}: {exc}")
+    raise exc

@@ -1,0 +1,37 @@
+"""What both command-line tools do the same way: run a handler, map errors to exit codes."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from shared.errors import MarketSyncError
+
+logger = logging.getLogger(__name__)
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def run_handler(args: argparse.Namespace) -> int:
+    """Call ``args.handler``; an expected failure is one clear message and its exit code."""
+    handler: Handler = args.handler
+    try:
+        return handler(args)
+    except MarketSyncError as exc:
+        if getattr(args, "json", False):
+            print(json.dumps({"ok": False, "error": exc.message, "hint": exc.hint,
+                              "error_type": type(exc).__name__}))
+        else:
+            print(f"market-sync: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("market-sync: interrupted; nothing half-applied was kept", file=sys.stderr)
+        return 130
+
+
+def print_json(document: dict[str, Any]) -> None:
+    print(json.dumps(document, indent=1, default=str, ensure_ascii=False))

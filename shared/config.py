@@ -1,0 +1,242 @@
+"""The TOML configuration of DESIGN.md, loaded once into frozen dataclasses.
+
+A bad file is a :class:`ConfigError` naming the file, the key and, where it can
+be found, the line: never a traceback.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from shared.errors import ConfigError, TableNameError
+from shared.tables import MergeMode, QualifiedName, TableSpec, parse_qualified_name
+
+
+class ConflictPolicy(enum.StrEnum):
+    SERVER_WINS = "server-wins"
+    LOCAL_WINS = "local-wins"
+    ABORT = "abort"
+
+
+@dataclass(frozen=True)
+class AwsConfig:
+    region: str
+    bucket: str
+    profile: str | None = None
+    endpoint_url: str | None = None
+    prefix: str = ""
+    instance_id: str | None = None
+
+
+@dataclass(frozen=True)
+class DatabaseConfig:
+    """libpq conninfo without a password (keyring, PGPASSWORD or .pgpass supply it)."""
+
+    conninfo: str
+
+
+@dataclass(frozen=True)
+class SyncConfig:
+    policy: ConflictPolicy = ConflictPolicy.SERVER_WINS
+    add_missing_columns: bool = False
+
+
+@dataclass(frozen=True)
+class AppConfig:
+    """The market app on the instance, as the laptop sees it."""
+
+    health_url: str | None = None
+    port: int = 8000
+
+
+@dataclass(frozen=True)
+class Config:
+    path: Path
+    aws: AwsConfig
+    database: DatabaseConfig
+    tables: tuple[TableSpec, ...]
+    sync: SyncConfig = field(default_factory=SyncConfig)
+    app: AppConfig = field(default_factory=AppConfig)
+
+    def table(self, name: QualifiedName) -> TableSpec | None:
+        for spec in self.tables:
+            if spec.name == name:
+                return spec
+        return None
+
+
+_PASSWORD_IN_CONNINFO = re.compile(r"(^|\s)password\s*=|://[^/@\s]*:[^/@\s]*@", re.IGNORECASE)
+
+
+class _Section:
+    """Typed access to one TOML table, reporting problems with file, key and line."""
+
+    def __init__(self, loader: _Loader, name: str, data: Mapping[str, Any], known: set[str]):
+        self.loader, self.name, self.data = loader, name, data
+        for key in data:
+            if key not in known:
+                raise loader.error(
+                    name, key, f"unknown key {key!r}", f"known keys: {', '.join(sorted(known))}"
+                )
+
+    def get(self, key: str, kind: type, default: Any = ..., what: str = "") -> Any:
+        if key not in self.data:
+            if default is ...:
+                raise self.loader.error(self.name, key, f"missing key {key!r}", "")
+            return default
+        value = self.data[key]
+        ok = isinstance(value, kind) and not (kind is int and isinstance(value, bool))
+        if not ok:
+            expected = what or {str: "a string", int: "a whole number", bool: "true or false",
+                                list: "a list"}.get(kind, kind.__name__)
+            raise self.loader.error(
+                self.name, key, f"{key!r} must be {expected}, not {_describe(value)}", ""
+            )
+        return value
+
+    def str_list(self, key: str) -> tuple[str, ...]:
+        values = self.get(key, list, [])
+        if not all(isinstance(v, str) for v in values):
+            raise self.loader.error(self.name, key, f"{key!r} must be a list of strings", "")
+        return tuple(values)
+
+    def choice(self, key: str, enum_type: type[enum.StrEnum], default: enum.StrEnum) -> Any:
+        raw = self.get(key, str, str(default))
+        try:
+            return enum_type(raw)
+        except ValueError:
+            allowed = " | ".join(str(m) for m in enum_type)
+            raise self.loader.error(
+                self.name, key, f"{key!r} is {raw!r}; it must be one of {allowed}", ""
+            ) from None
+
+
+def _describe(value: Any) -> str:
+    return {bool: "true/false", int: "a number", float: "a number", str: "a string",
+            list: "a list", dict: "a table"}.get(type(value), type(value).__name__)
+
+
+class _Loader:
+    def __init__(self, path: Path, text: str):
+        self.path, self.lines = path, text.splitlines()
+
+    def line_of(self, section: str, key: str) -> int | None:
+        """Best effort: the line where ``key =`` stands inside ``[section]``."""
+        header, _, index = section.partition("[")
+        wanted = int(index.rstrip("]")) if index else 0
+        seen = -1
+        in_section = header == ""
+        pattern = re.compile(rf"^\s*\"?{re.escape(key)}\"?\s*=")
+        for number, line in enumerate(self.lines, start=1):
+            stripped = line.strip()
+            if stripped.startswith("["):
+                in_section = stripped.strip("[] ") == header
+                if in_section and stripped.startswith("[["):
+                    seen += 1
+                    in_section = seen == wanted
+                continue
+            if in_section and pattern.match(line):
+                return number
+        return None
+
+    def error(self, section: str, key: str, message: str, hint: str) -> ConfigError:
+        line = self.line_of(section, key)
+        where = f"{self.path}" + (f", line {line}" if line else "")
+        place = f"[{section}] " if section else ""
+        return ConfigError(f"{where}: {place}{message}", hint)
+
+
+def load_config(path: Path) -> Config:
+    """Read and validate the config file at ``path``."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(
+            f"no configuration file at {path}",
+            "run `market-sync provision` to create one, or pass --config PATH",
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read {path}: {exc}") from None
+    return parse_config(text, path)
+
+
+def parse_config(text: str, path: Path) -> Config:
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        # tomllib's message carries "(at line N, column M)".
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    loader = _Loader(path, text)
+    root = _Section(loader, "", data, {"aws", "database", "tables", "sync", "app"})
+
+    aws = _Section(loader, "aws", root.get("aws", dict, what="a table [aws]"),
+                   {"region", "profile", "endpoint_url", "bucket", "prefix", "instance_id"})
+    prefix = aws.get("prefix", str, "")
+    if prefix and not prefix.endswith("/"):
+        prefix += "/"
+    endpoint = aws.get("endpoint_url", str, None)
+    local = ("https://", "http://127.", "http://localhost", "http://[::1]")
+    if endpoint is not None and not endpoint.startswith(local):
+        raise loader.error("aws", "endpoint_url", f"endpoint_url {endpoint!r} is not https",
+                           "only https endpoints are used, except on this machine (127.0.0.1)")
+    aws_config = AwsConfig(
+        region=aws.get("region", str, "ap-south-1"),
+        bucket=aws.get("bucket", str),
+        profile=aws.get("profile", str, None),
+        endpoint_url=endpoint,
+        prefix=prefix,
+        instance_id=aws.get("instance_id", str, None),
+    )
+
+    db = _Section(loader, "database", root.get("database", dict, what="a table [database]"),
+                  {"conninfo"})
+    conninfo = db.get("conninfo", str)
+    if _PASSWORD_IN_CONNINFO.search(conninfo):
+        raise loader.error(
+            "database", "conninfo", "conninfo contains a password",
+            "remove it; market-sync reads the password from the OS keyring, PGPASSWORD or .pgpass",
+        )
+
+    tables: list[TableSpec] = []
+    raw_tables = root.get("tables", list, [], what="an array of [[tables]]")
+    for index, raw in enumerate(raw_tables):
+        name = f"tables[{index}]"
+        if not isinstance(raw, dict):
+            raise loader.error("", "tables", f"{name} must be a table ([[tables]])", "")
+        section = _Section(loader, name, raw, {"name", "key", "watermark", "mode"})
+        mode = section.choice("mode", MergeMode, MergeMode.UPSERT)
+        if mode is MergeMode.SNAPSHOT and "watermark" in raw:
+            raise loader.error(name, "watermark", "snapshot tables have no watermark",
+                               "remove the watermark key, or choose another mode")
+        try:
+            qualified = parse_qualified_name(section.get("name", str))
+            spec = TableSpec(
+                name=qualified, mode=mode, key=section.str_list("key"),
+                watermark=None if mode is MergeMode.SNAPSHOT
+                else section.get("watermark", str, "run_date"),
+            )
+        except TableNameError as exc:
+            raise ConfigError(f"{path}: {name}: {exc.message}", exc.hint) from None
+        if any(t.name == spec.name for t in tables):
+            raise ConfigError(f"{path}: {name}: table {spec.name} is listed twice")
+        tables.append(spec)
+
+    sync = _Section(loader, "sync", root.get("sync", dict, {}), {"policy", "add_missing_columns"})
+    app = _Section(loader, "app", root.get("app", dict, {}), {"health_url", "port"})
+    return Config(
+        path=path,
+        aws=aws_config,
+        database=DatabaseConfig(conninfo=conninfo),
+        tables=tuple(tables),
+        sync=SyncConfig(
+            policy=sync.choice("policy", ConflictPolicy, ConflictPolicy.SERVER_WINS),
+            add_missing_columns=sync.get("add_missing_columns", bool, False),
+        ),
+        app=AppConfig(health_url=app.get("health_url", str, None), port=app.get("port", int, 8000)),
+    )

@@ -1,0 +1,187 @@
+"""Dumps in S3: list them, read manifests, upload parts, download parts resumably."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import logging
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from shared.aws import aws_error
+from shared.errors import AwsError, Cancelled
+from shared.manifest import DUMPS_FOLDER, MANIFEST_NAME, Manifest, dump_folder, parse_manifest
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+logger = logging.getLogger(__name__)
+
+_MANIFEST_KEY = re.compile(
+    r"dumps/\d{4}/\d{2}/\d{2}/(?P<id>\d{8}T\d{6}Z-[0-9a-f]{8})/" + re.escape(MANIFEST_NAME) + "$"
+)
+CHUNK = 1 << 20
+
+
+@dataclass(frozen=True)
+class DumpRef:
+    dump_id: str
+    manifest_key: str
+
+    @property
+    def folder(self) -> str:
+        return self.manifest_key[: -len(MANIFEST_NAME)]
+
+
+@dataclass(frozen=True)
+class LoadedManifest:
+    ref: DumpRef
+    manifest: Manifest
+    raw: bytes
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.raw).hexdigest()
+
+
+class DumpStore:
+    """One bucket + prefix. Takes an S3 client (moto-backed in tests)."""
+
+    def __init__(self, s3: S3Client, bucket: str, prefix: str = "") -> None:
+        self.s3, self.bucket, self.prefix = s3, bucket, prefix
+
+    def list_dumps(self) -> list[DumpRef]:
+        """Every dump whose manifest exists, oldest first. Folders without one are ignored."""
+        refs: list[DumpRef] = []
+        try:
+            paginator = self.s3.get_paginator("list_objects_v2")
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=self.prefix + DUMPS_FOLDER):
+                for obj in page.get("Contents", []):
+                    key = obj["Key"]
+                    m = _MANIFEST_KEY.search(key[len(self.prefix):])
+                    if m and key.startswith(self.prefix):
+                        refs.append(DumpRef(m.group("id"), key))
+        except Exception as exc:  # botocore errors, mapped at the edge
+            raise _mapped(exc, f"list the dumps in s3://{self.bucket}/{self.prefix}") from None
+        refs.sort(key=lambda r: r.dump_id)
+        return refs
+
+    def load_manifest(self, ref: DumpRef) -> LoadedManifest:
+        try:
+            body = self.s3.get_object(Bucket=self.bucket, Key=ref.manifest_key)["Body"].read()
+        except Exception as exc:
+            raise _mapped(exc, f"read {ref.manifest_key}") from None
+        manifest = parse_manifest(body, ref.manifest_key)
+        if manifest.dump_id != ref.dump_id:
+            from shared.errors import ManifestError
+
+            raise ManifestError(f"manifest {ref.manifest_key} says it is dump {manifest.dump_id}",
+                                "the dump was moved or edited by hand; delete it from S3")
+        return LoadedManifest(ref, manifest, body)
+
+    def latest(self) -> LoadedManifest | None:
+        refs = self.list_dumps()
+        return self.load_manifest(refs[-1]) if refs else None
+
+    # -- writing (the agent) ---------------------------------------------------------------
+    def upload_file(self, key: str, path: Path, sha256_hex: str) -> None:
+        """Upload with S3's SHA-256 checksum, so S3 itself refuses a corrupted transfer."""
+        from boto3.s3.transfer import TransferConfig
+
+        try:
+            size = path.stat().st_size
+            if size <= 64 * CHUNK:
+                with path.open("rb") as fh:
+                    self.s3.put_object(
+                        Bucket=self.bucket, Key=key, Body=fh, ChecksumAlgorithm="SHA256",
+                        ChecksumSHA256=base64.b64encode(bytes.fromhex(sha256_hex)).decode(),
+                    )
+            else:
+                self.s3.upload_file(
+                    str(path), self.bucket, key, ExtraArgs={"ChecksumAlgorithm": "SHA256"},
+                    Config=TransferConfig(multipart_chunksize=64 * CHUNK),
+                )
+        except Exception as exc:
+            raise _mapped(exc, f"upload s3://{self.bucket}/{key}") from None
+
+    def put_manifest(self, manifest: Manifest) -> str:
+        key = dump_folder(self.prefix, manifest.dump_id) + MANIFEST_NAME
+        raw = manifest.to_json()
+        digest = base64.b64encode(hashlib.sha256(raw).digest()).decode()
+        try:
+            self.s3.put_object(Bucket=self.bucket, Key=key, Body=raw,
+                               ContentType="application/json",
+                               ChecksumAlgorithm="SHA256", ChecksumSHA256=digest)
+        except Exception as exc:
+            raise _mapped(exc, f"upload s3://{self.bucket}/{key}") from None
+        return key
+
+    # -- reading (the laptop) --------------------------------------------------------------
+    def download(self, key: str, dest: Path, size: int,
+                 progress: Callable[[int], None] | None = None,
+                 cancelled: Callable[[], bool] = lambda: False, attempts: int = 5) -> None:
+        """Fetch ``key`` into ``dest``, resuming a partial ``dest.partial`` with ranged GETs.
+
+        A dropped connection resumes from the bytes already on disk, up to ``attempts``
+        times; ``progress`` gets byte increments.
+        """
+        partial = dest.with_name(dest.name + ".partial")
+        have = partial.stat().st_size if partial.exists() else 0
+        if have > size:
+            partial.unlink()
+            have = 0
+        if have and progress:
+            progress(have)
+        failures = 0
+        while have < size:
+            try:
+                response = self.s3.get_object(Bucket=self.bucket, Key=key, Range=f"bytes={have}-")
+                body = response["Body"]
+                with partial.open("ab") as fh:
+                    while True:
+                        if cancelled():
+                            raise Cancelled("sync cancelled during download",
+                                            "nothing was applied; partial downloads resume later")
+                        chunk = body.read(CHUNK)
+                        if not chunk:
+                            break
+                        fh.write(chunk)
+                        have += len(chunk)
+                        if progress:
+                            progress(len(chunk))
+                if have < size:
+                    raise ConnectionError(f"stream ended at byte {have} of {size}")
+            except Cancelled:
+                raise
+            except Exception as exc:
+                failures += 1
+                if failures >= attempts or _is_client_error(exc):
+                    raise _mapped(exc, f"download s3://{self.bucket}/{key}") from None
+                logger.warning("download of %s interrupted at byte %d (%s); resuming",
+                               key, have, exc)
+                have = partial.stat().st_size if partial.exists() else 0
+        partial.replace(dest)
+
+
+def _is_client_error(exc: BaseException) -> bool:
+    import botocore.exceptions
+
+    return isinstance(exc, botocore.exceptions.ClientError)
+
+
+def _mapped(exc: BaseException, action: str) -> AwsError:
+    if isinstance(exc, AwsError):
+        return exc
+    if isinstance(exc, ConnectionError | OSError) and not _is_botocore(exc):
+        return AwsError(f"connection lost while trying to {action}: {exc}",
+                        "check the network connection and try again")
+    return aws_error(exc, action)
+
+
+def _is_botocore(exc: BaseException) -> bool:
+    import botocore.exceptions
+
+    return isinstance(exc, botocore.exceptions.BotoCoreError | botocore.exceptions.ClientError)

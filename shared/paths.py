@@ -1,0 +1,47 @@
+"""Where market-sync keeps things on this machine: one platformdirs-based object."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+APP_NAME = "market-sync"
+CONFIG_ENV = "MARKET_SYNC_CONFIG"
+
+
+@dataclass(frozen=True)
+class AppPaths:
+    config_dir: Path
+    cache_dir: Path
+    log_dir: Path
+    state_dir: Path
+
+    @classmethod
+    def default(cls) -> AppPaths:
+        import platformdirs
+
+        return cls(
+            config_dir=platformdirs.user_config_path(APP_NAME),
+            cache_dir=platformdirs.user_cache_path(APP_NAME),
+            log_dir=platformdirs.user_log_path(APP_NAME),
+            state_dir=platformdirs.user_state_path(APP_NAME),
+        )
+
+    @property
+    def config_file(self) -> Path:
+        return self.config_dir / "config.toml"
+
+    @property
+    def downloads_dir(self) -> Path:
+        return self.cache_dir / "downloads"
+
+
+def resolve_config_path(explicit: str | os.PathLike[str] | None) -> Path:
+    """``--config`` wins, then ``$MARKET_SYNC_CONFIG``, then the platform default."""
+    if explicit:
+        return Path(explicit).expanduser()
+    env = os.environ.get(CONFIG_ENV)
+    if env:
+        return Path(env).expanduser()
+    return AppPaths.default().config_file
