@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from shared.aws import aws_error
-from shared.errors import AwsError, Cancelled
+from shared.errors import AwsError, Cancelled, IntegrityError
 from shared.manifest import DUMPS_FOLDER, MANIFEST_NAME, Manifest, dump_folder, parse_manifest
 
 if TYPE_CHECKING:
@@ -139,6 +139,11 @@ class DumpStore:
         while have < size:
             try:
                 response = self.s3.get_object(Bucket=self.bucket, Key=key, Range=f"bytes={have}-")
+                total = _object_size(response.get("ContentRange", ""))
+                if total is not None and total != size:
+                    raise IntegrityError(
+                        f"s3://{self.bucket}/{key} is {total:,} bytes; its manifest says {size:,}",
+                        "the object was truncated or replaced after the backup")
                 body = response["Body"]
                 with partial.open("ab") as fh:
                     while True:
@@ -154,7 +159,7 @@ class DumpStore:
                             progress(len(chunk))
                 if have < size:
                     raise ConnectionError(f"stream ended at byte {have} of {size}")
-            except Cancelled:
+            except (Cancelled, IntegrityError):
                 raise
             except Exception as exc:
                 failures += 1
@@ -164,6 +169,12 @@ class DumpStore:
                                key, have, exc)
                 have = partial.stat().st_size if partial.exists() else 0
         partial.replace(dest)
+
+
+def _object_size(content_range: str) -> int | None:
+    """The full size from a ``Content-Range: bytes a-b/size`` header."""
+    _, _, total = content_range.rpartition("/")
+    return int(total) if total.isdigit() else None
 
 
 def _is_client_error(exc: BaseException) -> bool:

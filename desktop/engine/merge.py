@@ -140,7 +140,8 @@ def check_manifest_safety(manifest: Manifest, config: Config) -> None:
                 "nothing was applied; the dump was not written by market-sync's agent") from None
         if config.table(table.name) is None:
             raise UnsafeManifestError(
-                f"dump {manifest.dump_id} names table {table.name}, which is not configured",
+                f"dump {manifest.dump_id} is refused: it names table {table.name}, "
+                "which is not configured",
                 "nothing was applied; add it as [[tables]] in the config if it should sync")
         names = [c.name for c in table.columns]
         if len(names) != len(set(names)):

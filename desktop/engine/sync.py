@@ -174,6 +174,7 @@ class SyncEngine:
     def _run_locked(self, conn: psycopg.Connection[Any], policy: ConflictPolicy, dry_run: bool,
                     add_columns: bool, tracker: _Progress, cancel: CancelToken) -> SyncReport:
         plan = self.plan(conn)
+        self._forget_stale_downloads({m.manifest.dump_id for m in plan.pending})
         tracker.update(force=True, dump_count=len(plan.pending), bytes_total=plan.bytes,
                        rows_total=plan.rows)
         reports: list[DumpReport] = []
@@ -214,6 +215,13 @@ class SyncEngine:
             error_hint=error.hint if error else "", exit_code=exit_code)
 
     # -- download and verify ---------------------------------------------------------------
+    def _forget_stale_downloads(self, keep: set[str]) -> None:
+        """Partial downloads are kept to resume; those of dumps no longer pending are not."""
+        if self.downloads_dir.is_dir():
+            for folder in self.downloads_dir.iterdir():
+                if folder.is_dir() and folder.name not in keep:
+                    shutil.rmtree(folder, ignore_errors=True)
+
     def _download(self, loaded: LoadedManifest, tracker: _Progress,
                   cancel: CancelToken) -> dict[str, Path]:
         m = loaded.manifest
@@ -228,9 +236,16 @@ class SyncEngine:
             for attempt in (1, 2):
                 if not (dest.exists() and dest.stat().st_size == part.bytes):
                     dest.unlink(missing_ok=True)
-                    self.store.download(loaded.ref.folder + part.file, dest, part.bytes,
-                                        progress=tracker.add_bytes,
-                                        cancelled=lambda: cancel.cancelled)
+                    try:
+                        self.store.download(loaded.ref.folder + part.file, dest, part.bytes,
+                                            progress=tracker.add_bytes,
+                                            cancelled=lambda: cancel.cancelled)
+                    except IntegrityError as exc:
+                        raise IntegrityError(
+                            f"dump {m.dump_id}: the part of {table.name} "
+                            f"{part.day or '(whole table)'} is damaged: {exc.message}",
+                            "nothing of this dump was applied. Re-run "
+                            "`market-sync-agent backup --full` on the instance") from None
                 else:
                     tracker.add_bytes(part.bytes)
                 if _sha256_file(dest) == part.sha256:

@@ -25,7 +25,11 @@ class MotoServer:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> MotoServer:
+        import logging
+
         from moto.server import ThreadedMotoServer
+
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no line per request
 
         self.port = self.port or free_port()
         self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
