@@ -181,6 +181,13 @@ class BackupAgent:
             first_day = today
         kind = "incremental" if previous else "full"
         dump_id = new_dump_id(now)
+        # Dump ids must sort after their predecessor, whatever the clock says (skew, a
+        # second run within the same second): the laptop applies dumps in id order.
+        stamp = now
+        while previous_id and dump_id <= previous_id:
+            stamp += dt.timedelta(seconds=1)
+            dump_id = new_dump_id(max(stamp, dt.datetime.strptime(
+                previous_id[:16], "%Y%m%dT%H%M%SZ").replace(tzinfo=dt.UTC)))
         folder = dump_folder(self.config.aws.prefix, dump_id)
 
         try:

@@ -56,7 +56,7 @@ def _sync(args: argparse.Namespace) -> int:
     store = DumpStore(AwsClients(config.aws).s3(), config.aws.bucket, config.aws.prefix)
     engine = SyncEngine(config, store, AppPaths.default().downloads_dir,
                         )
-    show = _TerminalProgress() if sys.stderr.isatty() and not args.json else None
+    show = TerminalProgress() if sys.stderr.isatty() and not args.json else None
     report = engine.run(ConflictPolicy(args.policy) if args.policy else None,
                         dry_run=args.dry_run, add_columns=args.add_columns or None,
                         progress=show)
@@ -69,7 +69,7 @@ def _sync(args: argparse.Namespace) -> int:
     return report.exit_code
 
 
-class _TerminalProgress:
+class TerminalProgress:
     def __init__(self) -> None:
         self.width = 0
 

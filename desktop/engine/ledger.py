@@ -2,8 +2,10 @@
 
 ``applied_dumps`` is the ledger: a dump's row is written in the same transaction
 as its data, so a dump is applied exactly once or not at all.
-``applied_parts`` remembers, per table and day, the content hash last applied,
-so an unchanged overlap day is recognised without comparing rows.
+``applied_parts`` remembers, per table and day, the content hash last applied
+and the transaction ids that wrote the day's rows: a re-sent day with the same
+hash, whose local rows all still carry those ids in ``xmin`` (nobody edited,
+added or deleted a row since), is recognised without comparing rows.
 ``conflicts`` keeps every losing row, both versions, as JSONB.
 """
 
@@ -43,6 +45,7 @@ CREATE TABLE IF NOT EXISTS market_sync.applied_parts (
     part_day       text NOT NULL,
     content_sha256 text NOT NULL,
     rows           bigint NOT NULL,
+    writer_xids    bigint[] NOT NULL,
     dump_id        text NOT NULL,
     applied_at     timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (table_name, part_day)
@@ -152,21 +155,29 @@ def record_dump(conn: psycopg.Connection[Any], dump: AppliedDump, manifest_sha25
     )
 
 
-def applied_part(conn: psycopg.Connection[Any], table: str, day: str) -> tuple[str, int] | None:
+@dataclass(frozen=True)
+class AppliedPart:
+    content_sha256: str
+    rows: int
+    writer_xids: tuple[int, ...]
+
+
+def applied_part(conn: psycopg.Connection[Any], table: str, day: str) -> AppliedPart | None:
     row = conn.execute(
-        "SELECT content_sha256, rows FROM market_sync.applied_parts "
+        "SELECT content_sha256, rows, writer_xids FROM market_sync.applied_parts "
         "WHERE table_name = %s AND part_day = %s", (table, day)).fetchone()
-    return (str(row[0]), int(row[1])) if row else None
+    return AppliedPart(str(row[0]), int(row[1]), tuple(row[2])) if row else None
 
 
 def record_part(conn: psycopg.Connection[Any], table: str, day: str, content_sha256: str,
-                rows: int, dump_id: str) -> None:
+                rows: int, writer_xids: tuple[int, ...], dump_id: str) -> None:
     conn.execute(
         "INSERT INTO market_sync.applied_parts (table_name, part_day, content_sha256, rows, "
-        "dump_id) VALUES (%s, %s, %s, %s, %s) ON CONFLICT (table_name, part_day) DO UPDATE "
+        "writer_xids, dump_id) VALUES (%s, %s, %s, %s, %s, %s) "
+        "ON CONFLICT (table_name, part_day) DO UPDATE "
         "SET content_sha256 = excluded.content_sha256, rows = excluded.rows, "
-        "dump_id = excluded.dump_id, applied_at = now()",
-        (table, day, content_sha256, rows, dump_id))
+        "writer_xids = excluded.writer_xids, dump_id = excluded.dump_id, applied_at = now()",
+        (table, day, content_sha256, rows, list(writer_xids), dump_id))
 
 
 def conflicts(conn: psycopg.Connection[Any], dump_id: str | None = None,

@@ -242,21 +242,41 @@ class DumpApplier:
     # -- parts -----------------------------------------------------------------------------
     def apply_part(self, plan: TablePlan, part: Part, path: Path, counts: TableCounts) -> None:
         day_key = part.day.isoformat() if part.day else "*"
-        local = self._scalar(sql.SQL("SELECT count(*) FROM {} WHERE {}").format(
-            plan.ident, plan.in_range(part)))
         previous = ledger.applied_part(self.conn, plan.label, day_key)
-        if previous == (part.content_sha256, part.rows) and local == part.rows:
-            counts.unchanged += part.rows
-            counts.parts_skipped += 1
-            self.on_rows(part.rows)
-        elif local == 0 and self._try_direct_copy(plan, part, path):
+        if previous is not None and previous.content_sha256 == part.content_sha256:
+            # Same rows as last time: skip if the laptop's rows for the day are still exactly
+            # the ones the sync wrote (count, and every xmin one of the writer transactions).
+            row = self.conn.execute(sql.SQL(
+                "SELECT count(*), count(*) FILTER (WHERE NOT xmin::text::bigint = ANY({})) "
+                "FROM {} WHERE {}").format(sql.Literal(list(previous.writer_xids)), plan.ident,
+                                           plan.in_range(part))).fetchone()
+            assert row is not None
+            local, edited = int(row[0]), int(row[1])
+            if local == part.rows and edited == 0:
+                counts.unchanged += part.rows
+                counts.parts_skipped += 1
+                self.on_rows(part.rows)
+                return
+        else:
+            local = self._scalar(sql.SQL("SELECT count(*) FROM {} WHERE {}").format(
+                plan.ident, plan.in_range(part)))
+        writers: tuple[int, ...]
+        if local == 0 and self._try_direct_copy(plan, part, path):
             counts.new += part.rows
             counts.parts_copied += 1
+            # A COPY in a savepoint writes with the subtransaction's xid: read it back.
+            xid = self._scalar(sql.SQL("SELECT xmin::text::bigint FROM {} WHERE {} LIMIT 1")
+                               .format(plan.ident, plan.in_range(part))) if part.rows else None
+            writers = (xid,) if xid is not None else ()
         else:
             self._merge(plan, part, path, counts)
             counts.parts_merged += 1
+            current = self._scalar(sql.SQL("SELECT pg_current_xact_id()::text::bigint % {}")
+                                   .format(sql.Literal(2**32)))
+            earlier = previous.writer_xids if previous else ()
+            writers = tuple(dict.fromkeys((*earlier, current)))
         ledger.record_part(self.conn, plan.label, day_key, part.content_sha256, part.rows,
-                           self.dump_id)
+                           writers, self.dump_id)
 
     def _try_direct_copy(self, plan: TablePlan, part: Part, path: Path) -> bool:
         try:

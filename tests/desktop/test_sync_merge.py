@@ -145,3 +145,31 @@ def test_trading_day_no_dump_covers_is_reported_as_a_gap_with_exit_4(world: Worl
     assert [str(g) for g in report.gaps] == ["2026-11-17"]
     assert report.chain_breaks and lost[1].dump_id in report.chain_breaks[0]
     assert "2026-11-17" in report.summary()
+
+
+def test_backup_in_the_same_second_still_sorts_after_its_predecessor(world: World) -> None:
+    add_ticks(world, "2026-11-20")
+    first = world.backup(at_ist("2026-11-20"))
+    world.sync()
+    world.instance("UPDATE my_schema.ticks SET volume = 0 WHERE volume = 10")
+    second = world.backup(at_ist("2026-11-20"))  # same faked second
+    assert second.dump_id > first.dump_id
+    report = world.sync()
+    assert [d.dump_id for d in report.dumps] == [second.dump_id]
+    assert report.conflicts == 1  # the server corrected a row: the laptop version is kept
+    assert laptop_equals_instance(world)
+
+
+def test_local_edits_on_a_resent_unchanged_day_are_not_skipped(world: World) -> None:
+    add_ticks(world, "2026-11-20", 20)
+    world.backup(at_ist("2026-11-20", 16))
+    world.sync()
+    world.laptop("DELETE FROM my_schema.ticks WHERE volume = 10")
+    world.laptop("UPDATE my_schema.ticks SET volume = -5 WHERE volume = 20")
+    add_ticks(world, "2026-11-23", 5)
+    world.backup(at_ist("2026-11-23"))  # re-sends the 20th unchanged
+    report = world.sync(ConflictPolicy.SERVER_WINS)
+    ticks = report.dumps[0].tables[0]
+    assert ticks.parts_skipped == 0 and ticks.parts_merged == 1
+    assert (ticks.new, ticks.diverged) == (5 + 1, 1)
+    assert laptop_equals_instance(world)
