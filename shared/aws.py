@@ -125,6 +125,15 @@ _CODE_MESSAGES: dict[str, tuple[str, str]] = {
                             "wait a minute and try again"),
     "RequestLimitExceeded": ("AWS kept throttling requests to {action}",
                              "wait a minute and try again"),
+    # S3 throttles with SlowDown; other services with these (botocore's own list).
+    **dict.fromkeys(
+        ("SlowDown", "TooManyRequestsException", "ThrottledException", "RequestThrottled",
+         "RequestThrottledException", "EC2ThrottledException"),
+        ("AWS kept throttling requests to {action}", "wait a minute and try again"),
+    ),
+    "AccessDeniedException": ("AWS refused permission to {action}",
+                              "the credentials in use lack a permission; re-run "
+                              "`market-sync provision` to refresh the operator policy"),
 }
 
 

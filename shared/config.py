@@ -7,8 +7,10 @@ be found, the line: never a traceback.
 from __future__ import annotations
 
 import enum
+import ipaddress
 import re
 import tomllib
+import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -55,6 +57,23 @@ class AppConfig:
     port: int = 8000
 
 
+IMDS_URL = "http://169.254.169.254"
+
+
+@dataclass(frozen=True)
+class AgentConfig:
+    """What the agent on the instance needs beyond the backup (``[agent]`` in agent.toml).
+
+    ``imds_url`` is EC2's instance metadata service (plain HTTP on a link-local
+    address, by AWS's design); tests point it at 127.0.0.1.
+    """
+
+    sns_topic_arn: str | None = None
+    imds_url: str = IMDS_URL
+    metric_namespace: str = "MarketSync"
+    power_off_after_backup: bool = True
+
+
 @dataclass(frozen=True)
 class Config:
     path: Path
@@ -63,6 +82,7 @@ class Config:
     tables: tuple[TableSpec, ...]
     sync: SyncConfig = field(default_factory=SyncConfig)
     app: AppConfig = field(default_factory=AppConfig)
+    agent: AgentConfig = field(default_factory=AgentConfig)
 
     def table(self, name: QualifiedName) -> TableSpec | None:
         for spec in self.tables:
@@ -71,7 +91,28 @@ class Config:
         return None
 
 
-_PASSWORD_IN_CONNINFO = re.compile(r"(^|\s)password\s*=|://[^/@\s]*:[^/@\s]*@", re.IGNORECASE)
+_PASSWORD_IN_CONNINFO = re.compile(
+    r"(^|\s)password\s*=|://[^/@\s]*:[^/@\s]*@|[?&]password=", re.IGNORECASE
+)
+# A TOML table header: [name], [[name]], [ "name" ], with an optional comment after it.
+_HEADER = re.compile(r"^\s*(\[\[?)\s*([^\[\]#]*?)\s*\]\]?\s*(?:#.*)?$")
+
+
+def _endpoint_allowed(url: str) -> bool:
+    """https anywhere; plain http only to this machine (moto, LocalStack)."""
+    parts = urllib.parse.urlsplit(url)
+    try:
+        host = parts.hostname
+    except ValueError:
+        return False
+    if not host or parts.scheme not in ("http", "https"):
+        return False
+    if parts.scheme == "https" or host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 class _Section:
@@ -127,17 +168,21 @@ class _Loader:
         self.path, self.lines = path, text.splitlines()
 
     def line_of(self, section: str, key: str) -> int | None:
-        """Best effort: the line where ``key =`` stands inside ``[section]``."""
+        """Best effort: the line where ``key =`` stands inside ``[section]`` (a top-level
+        key may also be the header ``[key]`` or ``[[key]]``)."""
         header, _, index = section.partition("[")
         wanted = int(index.rstrip("]")) if index else 0
         seen = -1
         in_section = header == ""
         pattern = re.compile(rf"^\s*\"?{re.escape(key)}\"?\s*=")
         for number, line in enumerate(self.lines, start=1):
-            stripped = line.strip()
-            if stripped.startswith("["):
-                in_section = stripped.strip("[] ") == header
-                if in_section and stripped.startswith("[["):
+            found = _HEADER.match(line)
+            if found:
+                name = re.sub(r"\s*\.\s*", ".", found.group(2)).replace('"', "")
+                if header == "" and name == key:
+                    return number
+                in_section = name == header
+                if in_section and found.group(1) == "[[":
                     seen += 1
                     in_section = seen == wanted
                 continue
@@ -173,7 +218,7 @@ def parse_config(text: str, path: Path) -> Config:
         # tomllib's message carries "(at line N, column M)".
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
     loader = _Loader(path, text)
-    root = _Section(loader, "", data, {"aws", "database", "tables", "sync", "app"})
+    root = _Section(loader, "", data, {"aws", "database", "tables", "sync", "app", "agent"})
 
     aws = _Section(loader, "aws", root.get("aws", dict, what="a table [aws]"),
                    {"region", "profile", "endpoint_url", "bucket", "prefix", "instance_id"})
@@ -181,8 +226,7 @@ def parse_config(text: str, path: Path) -> Config:
     if prefix and not prefix.endswith("/"):
         prefix += "/"
     endpoint = aws.get("endpoint_url", str, None)
-    local = ("https://", "http://127.", "http://localhost", "http://[::1]")
-    if endpoint is not None and not endpoint.startswith(local):
+    if endpoint is not None and not _endpoint_allowed(endpoint):
         raise loader.error("aws", "endpoint_url", f"endpoint_url {endpoint!r} is not https",
                            "only https endpoints are used, except on this machine (127.0.0.1)")
     aws_config = AwsConfig(
@@ -222,13 +266,14 @@ def parse_config(text: str, path: Path) -> Config:
                 else section.get("watermark", str, "run_date"),
             )
         except TableNameError as exc:
-            raise ConfigError(f"{path}: {name}: {exc.message}", exc.hint) from None
+            raise loader.error(name, "name", exc.message, exc.hint) from None
         if any(t.name == spec.name for t in tables):
-            raise ConfigError(f"{path}: {name}: table {spec.name} is listed twice")
+            raise loader.error(name, "name", f"table {spec.name} is listed twice", "")
         tables.append(spec)
 
     sync = _Section(loader, "sync", root.get("sync", dict, {}), {"policy", "add_missing_columns"})
     app = _Section(loader, "app", root.get("app", dict, {}), {"health_url", "port"})
+    agent = _parse_agent(loader, root)
     return Config(
         path=path,
         aws=aws_config,
@@ -239,4 +284,27 @@ def parse_config(text: str, path: Path) -> Config:
             add_missing_columns=sync.get("add_missing_columns", bool, False),
         ),
         app=AppConfig(health_url=app.get("health_url", str, None), port=app.get("port", int, 8000)),
+        agent=agent,
+    )
+
+
+_IMDS_URLS = (IMDS_URL, "http://[fd00:ec2::254]")
+
+
+def _parse_agent(loader: _Loader, root: _Section) -> AgentConfig:
+    agent = _Section(loader, "agent", root.get("agent", dict, {}),
+                     {"sns_topic_arn", "imds_url", "metric_namespace", "power_off_after_backup"})
+    imds_url = agent.get("imds_url", str, IMDS_URL).rstrip("/")
+    if imds_url not in _IMDS_URLS and not imds_url.startswith(("http://127.", "http://localhost:")):
+        raise loader.error("agent", "imds_url", f"imds_url {imds_url!r} is not EC2's metadata "
+                           "service", f"leave it out (default {IMDS_URL}); tests use 127.0.0.1")
+    topic = agent.get("sns_topic_arn", str, None)
+    if topic is not None and not topic.startswith("arn:"):
+        raise loader.error("agent", "sns_topic_arn", f"sns_topic_arn {topic!r} is not an ARN",
+                           "it looks like arn:aws:sns:ap-south-1:123456789012:market-sync")
+    return AgentConfig(
+        sns_topic_arn=topic,
+        imds_url=imds_url,
+        metric_namespace=agent.get("metric_namespace", str, "MarketSync"),
+        power_off_after_backup=agent.get("power_off_after_backup", bool, True),
     )

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 _MANIFEST_KEY = re.compile(
-    r"dumps/\d{4}/\d{2}/\d{2}/(?P<id>\d{8}T\d{6}Z-[0-9a-f]{8})/" + re.escape(MANIFEST_NAME) + "$"
+    r"dumps/\d{4}/\d{2}/\d{2}/(?P<id>\d{8}T\d{6}Z-[0-9a-f]{8})/" + re.escape(MANIFEST_NAME)
 )
 CHUNK = 1 << 20
 
@@ -61,7 +61,7 @@ class DumpStore:
             for page in paginator.paginate(Bucket=self.bucket, Prefix=self.prefix + DUMPS_FOLDER):
                 for obj in page.get("Contents", []):
                     key = obj["Key"]
-                    m = _MANIFEST_KEY.search(key[len(self.prefix):])
+                    m = _MANIFEST_KEY.fullmatch(key[len(self.prefix):])
                     if m and key.startswith(self.prefix):
                         refs.append(DumpRef(m.group("id"), key))
         except Exception as exc:  # botocore errors, mapped at the edge

@@ -26,9 +26,10 @@ MANIFEST_NAME = "manifest.json"
 DUMPS_FOLDER = "dumps/"
 SCHEMA_FILE = "schema.sql.zst"
 
-_DUMP_ID = re.compile(r"^\d{8}T\d{6}Z-[0-9a-f]{8}$")
-_PART_FILE = re.compile(r"^[A-Za-z0-9_.%-]{1,900}$")
-_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+# Matched with fullmatch: "$" alone would also accept a trailing newline.
+_DUMP_ID = re.compile(r"\d{8}T\d{6}Z-[0-9a-f]{8}")
+_PART_FILE = re.compile(r"[A-Za-z0-9_.%-]{1,900}")
+_SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
 def new_dump_id(now: dt.datetime | None = None) -> str:
@@ -235,13 +236,13 @@ class _Reader:
 
     def sha(self, obj: Any, key: str, path: str) -> str:
         value: str = self.get(obj, key, path, str)
-        if not _SHA256.match(value):
+        if not _SHA256.fullmatch(value):
             raise self.fail(f"{path}.{key}", "is not a sha256 hex digest")
         return value
 
     def file(self, obj: Any, key: str, path: str) -> str:
         value: str = self.get(obj, key, path, str)
-        if not _PART_FILE.match(value) or value.startswith(".") or ".." in value:
+        if not _PART_FILE.fullmatch(value) or value.startswith(".") or ".." in value:
             raise self.fail(f"{path}.{key}", f"is not a safe object name: {value!r}")
         return value
 
@@ -251,7 +252,7 @@ def parse_manifest(raw: bytes, where: str = "") -> Manifest:
     r = _Reader(where or "(unnamed)")
     try:
         doc = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, RecursionError) as exc:
         raise r.fail("", f"is not valid JSON ({exc})") from None
     if r.get(doc, "format", "", str) != FORMAT_NAME:
         raise r.fail("format", f"is not {FORMAT_NAME!r}")
@@ -264,10 +265,10 @@ def parse_manifest(raw: bytes, where: str = "") -> Manifest:
             else "the dump predates this format; re-run the backup with --full",
         )
     dump_id = r.get(doc, "dump_id", "", str)
-    if not _DUMP_ID.match(dump_id):
+    if not _DUMP_ID.fullmatch(dump_id):
         raise r.fail("dump_id", f"is not a dump id: {dump_id!r}")
     previous = r.get(doc, "previous_dump_id", "", str, optional=True)
-    if previous is not None and not _DUMP_ID.match(previous):
+    if previous is not None and not _DUMP_ID.fullmatch(previous):
         raise r.fail("previous_dump_id", f"is not a dump id: {previous!r}")
     try:
         created = dt.datetime.fromisoformat(r.get(doc, "created_at", "", str))
@@ -323,6 +324,9 @@ def parse_manifest(raw: bytes, where: str = "") -> Manifest:
             watermark_min=r.date(t, "watermark_min", path, optional=True),
             watermark_max=r.date(t, "watermark_max", path, optional=True),
         ))
+    names = [t.name for t in tables]
+    if len(names) != len(set(names)):
+        raise r.fail("tables", "name the same table twice")
     files = [p.file for t in tables for p in t.parts]
     if len(files) != len(set(files)):
         raise r.fail("tables", "name the same part file twice")

@@ -17,6 +17,10 @@ from shared.errors import TableNameError
 
 MAX_IDENTIFIER_BYTES = 63
 _UNQUOTED = re.compile(r"[A-Za-z_\x80-\U0010ffff][A-Za-z0-9_$\x80-\U0010ffff]*")
+# PostgreSQL (UTF-8) folds only ASCII letters of an unquoted name, and its scanner's
+# whitespace is ASCII only (str.isspace() would also skip e.g. U+00A0).
+_FOLD_ASCII = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+_SPACE = frozenset(" \t\n\r\f\v")
 
 
 class MergeMode(enum.StrEnum):
@@ -65,7 +69,7 @@ def parse_qualified_name(text: str) -> QualifiedName:
     parts: list[str] = []
     i, n = 0, len(text)
     while True:
-        while i < n and text[i].isspace():
+        while i < n and text[i] in _SPACE:
             i += 1
         if i >= n:
             raise TableNameError(f"table name {text!r} is incomplete")
@@ -92,9 +96,9 @@ def parse_qualified_name(text: str) -> QualifiedName:
                     f"table name {text!r} has an unexpected character at position {i + 1}",
                     'quote names with spaces or capitals: my_schema."Order Book"',
                 )
-            parts.append(check_identifier(m.group(0).lower(), "table name part"))
+            parts.append(check_identifier(m.group(0).translate(_FOLD_ASCII), "table name part"))
             i = m.end()
-        while i < n and text[i].isspace():
+        while i < n and text[i] in _SPACE:
             i += 1
         if i >= n:
             break
