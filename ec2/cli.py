@@ -4,14 +4,23 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import logging
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from shared.cliutil import print_json, run_handler
 from shared.logsetup import configure_cli_logging
 
+if TYPE_CHECKING:
+    from ec2.imds import Imds
+    from shared.aws import AwsClients
+    from shared.config import Config
+
 DEFAULT_AGENT_CONFIG = "/etc/market-sync/agent.toml"
+GUARD_ERROR_EXIT = 255  # ExecCondition=: 255 marks the unit failed (OnFailure= notifies)
 
 
 def _backup(args: argparse.Namespace) -> int:
@@ -50,6 +59,172 @@ def _trading_day(args: argparse.Namespace) -> int:
     return 1
 
 
+def _at(args: argparse.Namespace) -> dt.datetime:
+    from ec2 import guard
+    from shared.calendar import IST
+
+    if getattr(args, "at", None):
+        try:
+            moment = dt.datetime.fromisoformat(args.at)
+        except ValueError:
+            from shared.errors import UsageError
+
+            raise UsageError(f"--at {args.at!r} is not an ISO time",
+                             "e.g. 2026-11-24T08:50+05:30") from None
+        return moment if moment.tzinfo else moment.replace(tzinfo=IST)
+    return guard.now()
+
+
+def _agent_context(args: argparse.Namespace) -> tuple[Config, AwsClients, Imds]:
+    from ec2.imds import Imds
+    from shared.aws import AwsClients
+    from shared.config import load_config
+
+    config = load_config(Path(args.config))
+    return config, AwsClients(config.aws), Imds(config.agent.imds_url)
+
+
+def _instance_id(config: Config, imds: Imds) -> str:
+    return config.aws.instance_id or imds.instance_id()
+
+
+def _guard(args: argparse.Namespace) -> int:
+    from ec2.guard import KeepRunningOverride, Moment, decide
+    from shared.calendar import TradingCalendar
+    from shared.errors import MarketSyncError
+
+    try:
+        at = _at(args)
+        config, clients, imds = _agent_context(args)
+        override = KeepRunningOverride(imds, clients.ec2(), config.aws.instance_id).read()
+        decision = decide(at, TradingCalendar.load(), override,
+                          Moment.AFTER_BACKUP if args.after_backup else Moment.BOOT,
+                          power_off_after_backup=config.agent.power_off_after_backup)
+    except MarketSyncError as exc:
+        print(f"market-sync guard: cannot decide, staying up: {exc}", file=sys.stderr)
+        return GUARD_ERROR_EXIT
+    print(decision.describe())
+    return 0 if decision.power_off else 1
+
+
+def _app_hours(args: argparse.Namespace) -> int:
+    from ec2.guard import in_app_hours
+    from ec2.instance.schedule import SCHEDULE
+    from shared.calendar import IST, TradingCalendar
+
+    at = _at(args).astimezone(IST)
+    inside = in_app_hours(at, TradingCalendar.load())
+    where = "inside" if inside else "outside"
+    print(f"{at:%Y-%m-%d %H:%M} IST is {where} the app's hours "
+          f"({SCHEDULE.app_start:%H:%M}–{SCHEDULE.app_stop:%H:%M} IST on session days)")
+    return 0 if inside else 1
+
+
+def _notify(args: argparse.Namespace) -> int:
+    from ec2 import guard
+    from ec2.metrics import put_backup_result
+    from ec2.notify import FailureNotice, Notifier, journal_tail
+    from shared.errors import MarketSyncError
+
+    config, clients, imds = _agent_context(args)
+    instance_id = _instance_id(config, imds)
+    at = guard.now()
+    notice = FailureNotice(args.unit, instance_id, at, journal_tail(args.unit, args.lines))
+    message_id = Notifier(clients.sns(), config.agent.sns_topic_arn).send(notice)
+    print(f"notified: {notice.subject} (SNS message {message_id})")
+    if args.unit.startswith("market-sync-backup."):
+        try:
+            put_backup_result(clients.cloudwatch(), config.agent.metric_namespace, instance_id,
+                              False, at)
+        except MarketSyncError as exc:
+            logging.getLogger("ec2.metrics").warning("%s", exc)
+    return 0
+
+
+def _report_backup(args: argparse.Namespace) -> int:
+    from ec2 import guard
+    from ec2.metrics import BACKUP_METRIC, put_backup_result
+
+    config, clients, imds = _agent_context(args)
+    instance_id = _instance_id(config, imds)
+    succeeded = args.result == "succeeded"
+    put_backup_result(clients.cloudwatch(), config.agent.metric_namespace, instance_id,
+                      succeeded, guard.now())
+    print(f"{config.agent.metric_namespace}/{BACKUP_METRIC}={int(succeeded)} "
+          f"(InstanceId={instance_id})")
+    return 0
+
+
+def _health(args: argparse.Namespace) -> int:
+    from ec2.health import wait_healthy
+    from shared.config import load_config
+
+    url = args.url
+    if url is None:
+        config = load_config(Path(args.config))
+        url = config.app.health_url or f"http://127.0.0.1:{config.app.port}/health"
+    health = wait_healthy(url, args.wait, interval=args.interval)
+    if args.json:
+        print_json({"ok": health.healthy, "url": health.url, "status": health.status,
+                    "detail": health.detail, "seconds": round(health.seconds, 3)})
+    else:
+        print(health.describe())
+    return 0 if health.healthy else 1
+
+
+def _add_instance_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    guard = commands.add_parser(
+        "guard", help="may the instance power off now? exit 0: yes (not needed), "
+        "1: no (trading day, special session or keep-running tag), 255: cannot tell")
+    guard.add_argument("--after-backup", action="store_true",
+                       help="ask after the day's backup instead of at boot")
+    guard.add_argument("--at", metavar="ISO", help="decide for this time instead of now")
+    guard.set_defaults(handler=_guard)
+
+    hours = commands.add_parser(
+        "app-hours", help="exit 0 if the app should be running now (session day, 08:55–15:35 IST)")
+    hours.add_argument("--at", metavar="ISO", help="ask for this time instead of now")
+    hours.set_defaults(handler=_app_hours)
+
+    notify = commands.add_parser(
+        "notify", help="publish UNIT's failure with its journal tail to the SNS topic")
+    notify.add_argument("unit", metavar="UNIT", help="the systemd unit that failed")
+    notify.add_argument("--lines", type=int, default=40, help="journal lines to include")
+    notify.set_defaults(handler=_notify)
+
+    report = commands.add_parser(
+        "report-backup", help="publish MarketSync/BackupSucceeded (1 or 0) for this instance")
+    report.add_argument("result", choices=("succeeded", "failed"))
+    report.set_defaults(handler=_report_backup)
+
+    health = commands.add_parser("health", help="exit 0 if the market app answers its health URL")
+    health.add_argument("--url", help="default: [app] health_url in the config")
+    health.add_argument("--wait", type=float, default=0.0, metavar="SECONDS",
+                        help="keep trying this long before giving up")
+    health.add_argument("--interval", type=float, default=5.0, metavar="SECONDS",
+                        help=argparse.SUPPRESS)
+    health.add_argument("--json", action="store_true", help="print the result as JSON")
+    health.set_defaults(handler=_health)
+
+
+class _JournalFormatter(logging.Formatter):
+    """Under systemd, a ``<N>`` syslog priority prefix lets journald keep the level."""
+
+    _PRIORITY = {logging.DEBUG: 7, logging.INFO: 6, logging.WARNING: 4, logging.ERROR: 3,
+                 logging.CRITICAL: 2}
+
+    def format(self, record: logging.LogRecord) -> str:
+        priority = self._PRIORITY.get(record.levelno, 6)
+        return f"<{priority}>{record.name}: {super().format(record)}"
+
+
+def _log_to_journal_if_under_systemd() -> None:
+    if not os.environ.get("JOURNAL_STREAM"):
+        return
+    for handler in logging.getLogger().handlers:
+        handler.setFormatter(_JournalFormatter("%(message)s"))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="market-sync-agent",
@@ -70,6 +245,7 @@ def build_parser() -> argparse.ArgumentParser:
         "trading-day", help="exit 0 if DATE (default today, IST) has an NSE session, 1 if not")
     trading.add_argument("date", nargs="?", metavar="DATE", help="YYYY-MM-DD")
     trading.set_defaults(handler=_trading_day)
+    _add_instance_commands(commands)
     return parser
 
 
@@ -77,6 +253,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     configure_cli_logging(args.verbose)
+    _log_to_journal_if_under_systemd()
     return run_handler(args)
 
 

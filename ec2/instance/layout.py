@@ -1,0 +1,23 @@
+"""Where things live on the instance: one list of paths for the renderers and the docs."""
+
+from __future__ import annotations
+
+AGENT_VENV = "/opt/market-sync/venv"
+AGENT = f"{AGENT_VENV}/bin/market-sync-agent"
+CONFIG_DIR = "/etc/market-sync"
+AGENT_TOML = f"{CONFIG_DIR}/agent.toml"
+SETUP_ENV = f"{CONFIG_DIR}/setup.env"
+COMPOSE_OVERRIDE = f"{CONFIG_DIR}/compose.override.yaml"
+CLOUDWATCH_CONFIG = f"{CONFIG_DIR}/cloudwatch-agent.json"
+SETUP_SCRIPT = "/usr/local/sbin/market-sync-setup"
+APP_DIR = "/opt/market-app"
+COMPOSE_PROJECT = "market-app"
+UNIT_DIR = "/etc/systemd/system"
+DOCKER = "/usr/bin/docker"
+SYSTEMCTL = "/usr/bin/systemctl"
+JOURNALCTL = "/usr/bin/journalctl"
+LOG_DIR = "/var/log/market-sync"
+JOURNAL_LOG = f"{LOG_DIR}/journal.log"
+DOCKER_DAEMON_JSON = "/etc/docker/daemon.json"
+LOGROTATE = "/etc/logrotate.d/market-sync"
+SWAP_FILE = "/swapfile"

@@ -1,0 +1,226 @@
+"""market-sync-setup (the script cloud-init runs): shellcheck, and idempotence under stubs.
+
+The script runs for real with bash against a sandbox root (MARKET_SYNC_ROOT); the
+programs that would touch the machine or the network (aws, curl, systemctl, python3.11,
+git, dpkg, the CloudWatch agent) are stubs that record their calls and keep state.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import io
+import os
+import subprocess
+import tarfile
+from importlib import resources
+from pathlib import Path
+
+import pytest
+
+from ec2.instance import layout
+from ec2.instance.settings import InstanceSettings
+from ec2.instance.userdata import instance_files
+from tests.ec2.tools import REPO, require_tool, write_stub
+
+SETUP = resources.files("ec2.instance").joinpath("files/scripts/market-sync-setup")
+SCRIPTS = [Path(str(SETUP)), REPO / "scripts" / "fetch-test-tools"]
+
+SETTINGS = InstanceSettings(
+    region="ap-south-1", bucket="market-data-asha", prefix="",
+    agent_wheel_key="artifacts/market_sync-0.1.0-py3-none-any.whl",
+    app_source="s3://market-data-asha/artifacts/app.tar.gz",
+    sns_topic_arn="arn:aws:sns:ap-south-1:123456789012:market-sync",
+)
+READ_ONLY = ("systemctl is-enabled", "systemctl is-active", "aws s3 cp")
+
+STUBS = {
+    "aws": r"""
+src="" dst=""
+for a in "$@"; do src="$dst"; dst="$a"; done
+cp "$FAKE_S3/${src#s3://}" "$dst"
+""",
+    "curl": r"""
+out="" url=""
+while [ $# -gt 0 ]; do
+  case "$1" in --output) out="$2"; shift 2 ;; *) url="$1"; shift ;; esac
+done
+case "$url" in
+  *.sha256) printf '%s' "${url%.sha256}" | sha256sum | sed 's/-$/docker-compose/' >"$out" ;;
+  *) printf '%s' "$url" >"$out" ;;
+esac
+""",
+    "python3.11": r"""
+venv="$3"
+mkdir -p "$venv/bin"
+printf '#!/bin/sh\n' >"$venv/bin/python"
+cat >"$venv/bin/pip" <<'PIP'
+#!/bin/sh
+echo "pip $*" >>"$CALLS"
+touch "$(dirname "$0")/market-sync-agent"; chmod +x "$(dirname "$0")/market-sync-agent"
+PIP
+chmod +x "$venv/bin/python" "$venv/bin/pip"
+""",
+    "git": r"""
+for a in "$@"; do dest="$a"; done
+mkdir -p "$dest/.git"; echo "services: {}" >"$dest/docker-compose.yml"
+""",
+    "dpkg": r"""
+ctl="$MARKET_SYNC_ROOT/opt/aws/amazon-cloudwatch-agent/bin/amazon-cloudwatch-agent-ctl"
+mkdir -p "$(dirname "$ctl")"; printf '#!/bin/sh\necho "cwctl $*" >>"$CALLS"\n' >"$ctl"
+chmod +x "$ctl"
+""",
+    "systemctl": r"""
+quiet=""; [ "$2" = "--quiet" ] && quiet=1
+unit="${3:-$2}"
+case "$1" in
+  is-enabled) test -f "$SYSTEMD_STATE/enabled/$unit" ;;
+  is-active) test -f "$SYSTEMD_STATE/active/$unit" ;;
+  enable) mkdir -p "$SYSTEMD_STATE/enabled"; touch "$SYSTEMD_STATE/enabled/$2" ;;
+  start|restart) mkdir -p "$SYSTEMD_STATE/active"; touch "$SYSTEMD_STATE/active/$2" ;;
+  daemon-reload) ;;
+  *) echo "unexpected systemctl $*" >&2; exit 2 ;;
+esac
+""",
+}
+
+
+def test_every_shell_script_passes_shellcheck() -> None:
+    shellcheck = require_tool("shellcheck")
+    done = subprocess.run([shellcheck, "--severity=style", *map(str, SCRIPTS)],
+                          capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_shellcheck_would_catch_a_problem(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.sh"
+    bad.write_text("#!/bin/bash\nrm -rf $DIR/*\n")
+    done = subprocess.run([require_tool("shellcheck"), str(bad)], capture_output=True,
+                          text=True, check=False)
+    assert done.returncode != 0 and "SC2086" in done.stdout
+
+
+@dataclasses.dataclass
+class Sandbox:
+    root: Path
+    env: dict[str, str]
+    calls: Path
+    s3: Path
+
+    def run(self) -> tuple[list[str], list[str]]:
+        """Run the setup script; (its "changed:" lines, the stubs' calls)."""
+        self.calls.write_text("")
+        done = subprocess.run([require_tool("bash"), str(SETUP)], env=self.env,
+                              capture_output=True, text=True, check=False, timeout=60)
+        assert done.returncode == 0, done.stdout + done.stderr
+        changes = [line.split("changed: ", 1)[1] for line in done.stdout.splitlines()
+                   if "changed: " in line]
+        return changes, self.calls.read_text().splitlines()
+
+    def put(self, key: str, data: bytes) -> None:
+        path = self.s3 / "market-data-asha" / key
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+
+
+def _app_tarball(version: str) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        for name, text in (("market-app/docker-compose.yml", "services: {}\n"),
+                           ("market-app/VERSION", version)):
+            info = tarfile.TarInfo(name)
+            info.size = len(text)
+            tar.addfile(info, io.BytesIO(text.encode()))
+    return buffer.getvalue()
+
+
+def make_sandbox(tmp_path: Path, settings: InstanceSettings) -> Sandbox:
+    root, bin_dir, s3 = tmp_path / "root", tmp_path / "bin", tmp_path / "s3"
+    for item in instance_files(settings):
+        path = root / item.path.lstrip("/")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(item.content)
+    calls = tmp_path / "calls.log"
+    for name, body in STUBS.items():
+        write_stub(bin_dir / name, f'echo "{name} $*" >>"$CALLS"\n{body}')
+    if settings.distro == "al2023":  # the package brings the CloudWatch agent
+        write_stub(root / "opt/aws/amazon-cloudwatch-agent/bin/amazon-cloudwatch-agent-ctl",
+                   'echo "cwctl $*" >>"$CALLS"\n')
+    env = {"PATH": f"{bin_dir}:{os.environ['PATH']}", "MARKET_SYNC_ROOT": str(root),
+           "CALLS": str(calls), "FAKE_S3": str(s3), "SYSTEMD_STATE": str(tmp_path / "systemd")}
+    box = Sandbox(root, env, calls, s3)
+    box.put(settings.agent_wheel_key, b"wheel v1")
+    box.put("artifacts/app.tar.gz", _app_tarball("1"))
+    return box
+
+
+def _tree(root: Path) -> dict[str, str]:
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(root.rglob("*")) if p.is_file() and "var/cache" not in str(p)}
+
+
+def _mutating(calls: list[str]) -> list[str]:
+    return [c for c in calls if not c.startswith(READ_ONLY)]
+
+
+@pytest.mark.parametrize("distro", ["al2023", "ubuntu2204"])
+def test_first_run_installs_everything(tmp_path: Path, distro: str) -> None:
+    box = make_sandbox(tmp_path, dataclasses.replace(SETTINGS, distro=distro))
+    changes, calls = box.run()
+    root = box.root
+    assert (root / "usr/local/lib/docker/cli-plugins/docker-compose").stat().st_mode & 0o111
+    assert (root / layout.AGENT.lstrip("/")).exists()
+    assert (root / "opt/market-app/docker-compose.yml").exists(), "the tarball's top dir is lifted"
+    assert (root / "opt/market-app/VERSION").read_text() == "1"
+    assert "systemctl enable market-sync-guard.service" in calls
+    assert "systemctl start market-sync-backup.timer" in calls
+    assert "systemctl start market-sync-guard.service" not in calls, "the guard waits for a boot"
+    assert "cwctl -a fetch-config -m ec2 -s -c file:/etc/market-sync/cloudwatch-agent.json" in calls
+    assert "market app from s3://market-data-asha/artifacts/app.tar.gz" in changes
+    assert ("amazon-cloudwatch-agent" in changes) == (distro == "ubuntu2204")
+
+
+@pytest.mark.parametrize("distro", ["al2023", "ubuntu2204"])
+def test_a_second_run_changes_nothing(tmp_path: Path, distro: str) -> None:
+    box = make_sandbox(tmp_path, dataclasses.replace(SETTINGS, distro=distro))
+    box.run()
+    before = _tree(box.root)
+    changes, calls = box.run()
+    assert changes == []
+    assert _mutating(calls) == []
+    assert _tree(box.root) == before
+
+
+def test_a_new_wheel_or_app_is_installed_and_nothing_else(tmp_path: Path) -> None:
+    box = make_sandbox(tmp_path, SETTINGS)
+    box.run()
+    (box.root / "opt/market-app/.env").write_text("KITE_API_KEY=kept\n")
+    box.put(SETTINGS.agent_wheel_key, b"wheel v2")
+    box.put("artifacts/app.tar.gz", _app_tarball("2"))
+    changes, calls = box.run()
+    assert changes == ["market-sync agent from market_sync-0.1.0-py3-none-any.whl",
+                       "market app from s3://market-data-asha/artifacts/app.tar.gz"]
+    assert [c for c in _mutating(calls) if not c.startswith("pip ")] == []
+    assert (box.root / "opt/market-app/VERSION").read_text() == "2"
+    assert (box.root / "opt/market-app/.env").read_text() == "KITE_API_KEY=kept\n"
+
+
+def test_a_git_app_source_is_cloned_once(tmp_path: Path) -> None:
+    settings = dataclasses.replace(SETTINGS, app_source="https://example.com/trader/app.git",
+                                   app_git_ref="v1.2")
+    box = make_sandbox(tmp_path, settings)
+    _, calls = box.run()
+    assert any(c.startswith("git clone --quiet --depth 1 --branch v1.2 https://example.com/")
+               for c in calls)
+    changes, calls = box.run()
+    assert changes == [] and _mutating(calls) == []
+
+
+def test_a_changed_docker_daemon_json_restarts_docker(tmp_path: Path) -> None:
+    box = make_sandbox(tmp_path, SETTINGS)
+    box.run()
+    daemon = box.root / "etc/docker/daemon.json"
+    daemon.write_text(daemon.read_text().replace('"5"', '"6"'))
+    changes, calls = box.run()
+    assert changes == ["docker restarted for /etc/docker/daemon.json"]
+    assert _mutating(calls) == ["systemctl restart docker.service"]

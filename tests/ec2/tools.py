@@ -1,0 +1,49 @@
+"""The real tools the ec2/ tests run. A missing one fails the test with how to get it."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import stat
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+TOOLS_DIR = Path(os.environ.get("MARKET_SYNC_TOOLS_DIR", REPO / ".cache" / "tools"))
+CLOUD_INIT_SITE = TOOLS_DIR / "cloud-init" / "usr" / "lib" / "python3" / "dist-packages"
+
+_INSTALL = {
+    "systemd-analyze": "apt-get install -y systemd",
+    "shellcheck": "apt-get install -y shellcheck",
+    "bash": "apt-get install -y bash",
+}
+
+
+def require_tool(name: str) -> str:
+    path = shutil.which(name)
+    if path is None:
+        pytest.fail(f"{name} is not installed: `{_INSTALL.get(name, 'apt-get install ' + name)}` "
+                    "(.ci/run installs it)", pytrace=False)
+    return path
+
+
+def cloud_init_schema_module() -> object:
+    """cloud-init's ``cloudinit.config.schema``, from Debian's package extracted by
+    scripts/fetch-test-tools."""
+    if not (CLOUD_INIT_SITE / "cloudinit" / "config" / "schema.py").is_file():
+        pytest.fail(f"cloud-init is not in {TOOLS_DIR}: run ./scripts/fetch-test-tools "
+                    "(scripts/test does)", pytrace=False)
+    if str(CLOUD_INIT_SITE) not in sys.path:
+        sys.path.append(str(CLOUD_INIT_SITE))
+    from cloudinit.config import schema  # type: ignore[import-not-found]
+
+    return schema
+
+
+def write_stub(path: Path, body: str = "exit 0\n") -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("#!/bin/sh\n" + body)
+    path.chmod(path.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
+    return path
