@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import logging
 import sys
 from typing import Any
 
@@ -12,6 +13,8 @@ from desktop.engine.progress import SyncProgress
 from shared.cliutil import print_json
 from shared.config import Config, ConflictPolicy, load_config
 from shared.paths import AppPaths, resolve_config_path
+
+logger = logging.getLogger(__name__)
 
 
 def register(commands: argparse._SubParsersAction[Any]) -> None:
@@ -47,6 +50,20 @@ def _config(args: argparse.Namespace) -> Config:
     return load_config(resolve_config_path(args.config))
 
 
+def database_password() -> str | None:
+    """The laptop database's password from the OS keyring, if one is stored there.
+
+    Without a secure keyring (a headless machine), libpq's PGPASSWORD and .pgpass apply.
+    """
+    from shared.secrets import DATABASE_PASSWORD, SecretStore, SecretStoreError
+
+    try:
+        return SecretStore.default().get(DATABASE_PASSWORD)
+    except SecretStoreError as exc:
+        logger.debug("no database password from the keyring (%s)", exc.message)
+        return None
+
+
 def _sync(args: argparse.Namespace) -> int:
     from desktop.engine.sync import SyncEngine
     from shared.aws import AwsClients
@@ -55,7 +72,7 @@ def _sync(args: argparse.Namespace) -> int:
     config = _config(args)
     store = DumpStore(AwsClients(config.aws).s3(), config.aws.bucket, config.aws.prefix)
     engine = SyncEngine(config, store, AppPaths.default().downloads_dir,
-                        )
+                        password=database_password())
     show = TerminalProgress() if sys.stderr.isatty() and not args.json else None
     report = engine.run(ConflictPolicy(args.policy) if args.policy else None,
                         dry_run=args.dry_run, add_columns=args.add_columns or None,
@@ -93,7 +110,7 @@ def _history(args: argparse.Namespace) -> int:
     from desktop.engine.sync import connect_local
 
     config = _config(args)
-    with connect_local(config.database.conninfo) as conn:
+    with connect_local(config.database.conninfo, database_password()) as conn:
         dumps = ledger.applied_dumps(conn)
     if args.json:
         print_json({"ok": True, "dumps": [d.to_json() for d in dumps]})
@@ -115,7 +132,7 @@ def _conflicts(args: argparse.Namespace) -> int:
     from desktop.engine.sync import connect_local
 
     config = _config(args)
-    with connect_local(config.database.conninfo) as conn:
+    with connect_local(config.database.conninfo, database_password()) as conn:
         rows = ledger.conflicts(conn, args.dump)
     if args.json:
         print_json({"ok": True, "conflicts": [r.to_json() for r in rows]})
