@@ -15,6 +15,7 @@ from shared.logsetup import configure_cli_logging
 
 def build_parser() -> argparse.ArgumentParser:
     from desktop.commands import demo, sync
+    from installer import cli as installer_cli
 
     parser = argparse.ArgumentParser(
         prog="market-sync",
@@ -28,7 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="count", default=0,
                         help="more log output (-vv for debug)")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for register in (sync.register, demo.register):
+    for register in (sync.register, demo.register, installer_cli.register):
         register(commands)
     return parser
 

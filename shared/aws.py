@@ -15,6 +15,7 @@ from shared.errors import AwsError
 if TYPE_CHECKING:
     import boto3
     from botocore.config import Config as BotoConfig
+    from mypy_boto3_ce import CostExplorerClient
     from mypy_boto3_cloudformation import CloudFormationClient
     from mypy_boto3_cloudwatch import CloudWatchClient
     from mypy_boto3_ec2 import EC2Client
@@ -24,6 +25,8 @@ if TYPE_CHECKING:
     from mypy_boto3_sns import SNSClient
     from mypy_boto3_ssm import SSMClient
     from mypy_boto3_sts import STSClient
+
+    from shared.secrets import AwsKeys
 
 
 def boto_config(max_attempts: int = 6) -> BotoConfig:
@@ -45,6 +48,16 @@ class AwsClients:
     def __init__(self, config: AwsConfig, session: boto3.Session | None = None) -> None:
         self.config = config
         self._session = session
+
+    @classmethod
+    def with_keys(cls, config: AwsConfig, keys: AwsKeys) -> AwsClients:
+        """Clients signed with access keys from the OS keyring (never from a file)."""
+        import boto3
+
+        session = boto3.Session(aws_access_key_id=keys.access_key_id,
+                                aws_secret_access_key=keys.secret_access_key,
+                                region_name=config.region)
+        return cls(config, session)
 
     @property
     def session(self) -> boto3.Session:
@@ -98,6 +111,12 @@ class AwsClients:
     def sts(self) -> STSClient:
         return self.client("sts")  # type: ignore[no-any-return]
 
+    def ce(self) -> CostExplorerClient:
+        """Cost Explorer: one endpoint for the account, in us-east-1."""
+        return self.session.client(
+            "ce", region_name="us-east-1", endpoint_url=self.config.endpoint_url,
+            config=boto_config())
+
 
 _CODE_MESSAGES: dict[str, tuple[str, str]] = {
     "AccessDenied": ("AWS refused permission to {action}",
@@ -120,6 +139,11 @@ _CODE_MESSAGES: dict[str, tuple[str, str]] = {
                                    "check `instance_id` and `region` under [aws] in the config"),
     "InvalidInstanceID.Malformed": ("the instance id is malformed (while trying to {action})",
                                     "it looks like i-0123456789abcdef0"),
+    "InsufficientCapabilitiesException": (
+        "CloudFormation needs permission to make IAM roles (while trying to {action})",
+        "use credentials that may create IAM roles and policies (an administrator profile)"),
+    "AlreadyExistsException": ("it already exists (while trying to {action})",
+                               "run `market-sync provision` again: it updates what exists"),
     "Throttling": ("AWS kept throttling requests to {action}", "wait a minute and try again"),
     "ThrottlingException": ("AWS kept throttling requests to {action}",
                             "wait a minute and try again"),
@@ -131,6 +155,15 @@ _CODE_MESSAGES: dict[str, tuple[str, str]] = {
          "RequestThrottledException", "EC2ThrottledException"),
         ("AWS kept throttling requests to {action}", "wait a minute and try again"),
     ),
+    # EC2's words for expired or unusable credentials, and for a start/stop that does not fit.
+    "RequestExpired": ("the AWS credentials have expired (while trying to {action})",
+                       "refresh them, e.g. `aws sso login --profile …`, and try again"),
+    "AuthFailure": ("AWS did not accept the credentials (while trying to {action})",
+                    "check the access key in the keyring or the AWS profile"),
+    "IncorrectInstanceState": ("EC2 refused to {action}: the instance is in a state that "
+                               "does not allow it",
+                               "wait until it has finished starting or stopping, then try "
+                               "again"),
     "AccessDeniedException": ("AWS refused permission to {action}",
                               "the credentials in use lack a permission; re-run "
                               "`market-sync provision` to refresh the operator policy"),

@@ -1,0 +1,202 @@
+"""``deploy-agent``: build the agent wheel, put it under ``artifacts/``, update the instance.
+
+The instance is updated through SSM Run Command (no SSH): the instance files
+rendered by ``ec2/`` (units, ``agent.toml``, ``setup.env``, the setup script)
+are written afresh and ``market-sync-setup`` runs again; it is idempotent.
+"""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import hashlib
+import logging
+import re
+import shlex
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ec2.instance import layout
+from ec2.instance.settings import InstanceSettings
+from shared.aws import aws_error
+from shared.errors import MarketSyncError
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_ssm import SSMClient
+
+logger = logging.getLogger(__name__)
+
+ARTIFACTS = "artifacts/"
+_WHEEL_NAME = re.compile(r"^[A-Za-z0-9_.]+-[A-Za-z0-9_.+!]+-[a-z0-9_.]+-[a-z0-9_.]+-[a-z0-9_.]+"
+                         r"\.whl$")
+_DONE = ("Success", "Failed", "Cancelled", "TimedOut", "Cancelling")
+
+
+class DeployError(MarketSyncError):
+    """The agent could not be built, uploaded or installed on the instance."""
+
+
+def source_root() -> Path:
+    """The market-sync source tree this installer runs from (where pyproject.toml is)."""
+    root = Path(__file__).resolve().parent.parent
+    if not (root / "pyproject.toml").is_file():
+        raise DeployError("the market-sync sources are not next to this installation",
+                          "run deploy-agent from a checkout of market-sync, or pass --wheel")
+    return root
+
+
+def build_wheel(source: Path, out_dir: Path, python: str = sys.executable) -> Path:
+    """``pip wheel --no-deps`` of ``source`` into ``out_dir``; the wheel it made."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    before = set(out_dir.glob("*.whl"))
+    command = [python, "-m", "pip", "wheel", "--no-deps", "--disable-pip-version-check",
+               "--quiet", "--wheel-dir", str(out_dir), str(source)]
+    logger.info("building the agent wheel: %s", shlex.join(command))
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=600, check=False)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise DeployError(f"could not run pip to build the agent wheel: {exc}") from None
+    if done.returncode != 0:
+        tail = "\n".join((done.stderr or done.stdout).strip().splitlines()[-8:])
+        raise DeployError(f"pip could not build a wheel of {source}:\n{tail}",
+                          "fix the error above (pip needs the internet to fetch setuptools)")
+    made = sorted(set(out_dir.glob("*.whl")) - before) or sorted(out_dir.glob("*.whl"))
+    if len(made) != 1:
+        raise DeployError(f"pip made {len(made)} wheels in {out_dir}, expected one")
+    return made[0]
+
+
+def wheel_key(wheel: Path) -> str:
+    if not _WHEEL_NAME.match(wheel.name):
+        raise DeployError(f"{wheel.name} is not a wheel file name")
+    return ARTIFACTS + wheel.name
+
+
+def upload_artifact(s3: S3Client, bucket: str, key: str, path: Path) -> None:
+    """Upload with S3's SHA-256 checksum, so a damaged transfer is refused by S3."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    data = path.read_bytes()
+    digest = base64.b64encode(hashlib.sha256(data).digest()).decode()
+    try:
+        s3.put_object(Bucket=bucket, Key=key, Body=data, ChecksumAlgorithm="SHA256",
+                      ChecksumSHA256=digest)
+    except (BotoCoreError, ClientError) as exc:
+        raise aws_error(exc, f"upload s3://{bucket}/{key}") from None
+    logger.info("uploaded %s to s3://%s/%s", path.name, bucket, key)
+
+
+def update_commands(settings: InstanceSettings) -> list[str]:
+    """The shell lines SSM runs: write every instance file, then run the setup script."""
+    from ec2.instance.userdata import instance_files
+
+    lines = ["set -euo pipefail", "umask 077"]
+    for item in instance_files(settings):
+        packed = base64.b64encode(gzip.compress(item.content.encode(), mtime=0)).decode()
+        target = shlex.quote(item.path)
+        partial = shlex.quote(item.path + ".partial")
+        lines += [
+            f"mkdir -p {shlex.quote(str(Path(item.path).parent))}",
+            f"echo {packed} | base64 -d | gunzip > {partial}",
+            f"chmod {item.permissions} {partial}",
+            f"mv {partial} {target}",
+        ]
+    lines.append(shlex.quote(layout.SETUP_SCRIPT))
+    return lines
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    command_id: str
+    status: str
+    output: str
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "Success"
+
+
+class InstanceUpdater:
+    """Send the update to the instance through SSM Run Command and wait for it."""
+
+    def __init__(self, ssm: SSMClient, *, poll_seconds: float = 5.0,
+                 timeout_seconds: float = 1800.0,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
+        self.ssm = ssm
+        self.poll_seconds = poll_seconds
+        self.timeout_seconds = timeout_seconds
+        self.sleep = sleep
+
+    def run(self, instance_id: str, commands: list[str]) -> CommandResult:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            sent = self.ssm.send_command(
+                InstanceIds=[instance_id], DocumentName="AWS-RunShellScript",
+                Comment="market-sync deploy-agent",
+                Parameters={"commands": commands,
+                            "executionTimeout": [str(int(self.timeout_seconds))]},
+                TimeoutSeconds=600,
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "InvalidInstanceId":
+                raise DeployError(
+                    f"the instance {instance_id} is not reachable through SSM",
+                    "it must be running with its SSM agent online; start it "
+                    "(`market-sync start --wait`), wait a minute and try again") from None
+            raise aws_error(exc, f"send the update to {instance_id}") from None
+        except BotoCoreError as exc:
+            raise aws_error(exc, f"send the update to {instance_id}") from None
+        command_id = sent["Command"]["CommandId"]
+        waited = 0.0
+        while True:
+            try:
+                result = self.ssm.get_command_invocation(CommandId=command_id,
+                                                         InstanceId=instance_id)
+            except ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") != "InvocationDoesNotExist":
+                    raise aws_error(exc, "follow the update on the instance") from None
+                result = None
+            except BotoCoreError as exc:
+                raise aws_error(exc, "follow the update on the instance") from None
+            if result is not None and result.get("Status") in _DONE:
+                output = (result.get("StandardOutputContent", "") + "\n"
+                          + result.get("StandardErrorContent", "")).strip()
+                return CommandResult(command_id, result["Status"], output)
+            if waited > self.timeout_seconds:
+                raise DeployError(f"the update on {instance_id} did not finish in time",
+                                  f"see Run Command {command_id} in the Systems Manager "
+                                  "console")
+            self.sleep(self.poll_seconds)
+            waited += self.poll_seconds
+
+
+@dataclass(frozen=True)
+class DeployResult:
+    wheel_key: str
+    command: CommandResult | None
+
+
+def deploy_agent(s3: S3Client, updater: InstanceUpdater | None, bucket: str,
+                 settings_for: Callable[[str], InstanceSettings], instance_id: str | None,
+                 wheel: Path | None = None, source: Path | None = None) -> DeployResult:
+    """Build (unless ``wheel`` is given), upload and — with an instance — install."""
+    with tempfile.TemporaryDirectory(prefix="market-sync-wheel-") as tmp:
+        built = wheel or build_wheel(source or source_root(), Path(tmp))
+        key = wheel_key(built)
+        upload_artifact(s3, bucket, key, built)
+    if updater is None or instance_id is None:
+        return DeployResult(key, None)
+    result = updater.run(instance_id, update_commands(settings_for(key)))
+    if not result.ok:
+        tail = "\n".join(result.output.splitlines()[-15:])
+        raise DeployError(f"the update on {instance_id} ended {result.status}:\n{tail}",
+                          f"see Run Command {result.command_id} in the Systems Manager console")
+    return DeployResult(key, result)

@@ -1,0 +1,325 @@
+"""``provision``, ``teardown``, ``deploy-agent`` and ``cost``: the AWS side on the command line."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from installer import template as tpl
+from shared.cliutil import print_json
+from shared.errors import Cancelled, UsageError
+from shared.paths import resolve_config_path
+
+if TYPE_CHECKING:
+    from installer.stack import ChangePlan
+    from shared.aws import AwsClients
+    from shared.config import Config
+    from shared.secrets import SecretStore
+
+Ask = Callable[[str], str]
+
+
+def register(commands: argparse._SubParsersAction[Any]) -> None:
+    p = commands.add_parser(
+        "provision", help="create or update the whole AWS side (one CloudFormation stack)",
+        description="Create or update the stack through a change set: shows the changes, "
+        "asks, applies them with live progress and writes the laptop config. Re-running is "
+        "safe.")
+    _aws_options(p)
+    p.add_argument("--email", help="where alarms go (default: the stack's current value)")
+    p.add_argument("--ip", help="your public IPv4 address; only it may reach the app port")
+    p.add_argument("--app-source", help="s3://…/app.tar.gz, an https git URL, or a local "
+                   ".tar.gz to upload")
+    p.add_argument("--instance-type", choices=tpl.INSTANCE_TYPES)
+    p.add_argument("--retention-days", type=int, help="days a dump is kept in S3 (default 365)")
+    p.add_argument("--app-port", type=int, default=None)
+    p.add_argument("--operator-user", action="store_true",
+                   help="make an IAM user for this laptop; its key goes to the OS keyring only")
+    p.add_argument("--database", metavar="CONNINFO",
+                   help="the laptop's PostgreSQL (libpq conninfo without password)")
+    p.add_argument("--wheel", type=Path, help="upload this agent wheel instead of building one")
+    p.add_argument("--yes", action="store_true", help="apply the changes without asking")
+    p.add_argument("--print-template", action="store_true",
+                   help="print the template that would be deployed, and nothing else")
+    p.set_defaults(handler=_provision)
+
+    t = commands.add_parser(
+        "teardown", help="delete the stack; the bucket and its dumps stay unless you say so")
+    _aws_options(t)
+    t.add_argument("--delete-data", action="store_true",
+                   help="also empty and delete the bucket, with every dump in it")
+    t.add_argument("--confirm-bucket", metavar="NAME",
+                   help="with --delete-data and no terminal: the bucket name, as confirmation")
+    t.add_argument("--yes", action="store_true", help="delete the stack without asking")
+    t.set_defaults(handler=_teardown)
+
+    d = commands.add_parser(
+        "deploy-agent", help="build the agent wheel, upload it and update the instance (SSM)")
+    _aws_options(d)
+    d.add_argument("--wheel", type=Path, help="upload this wheel instead of building one")
+    d.add_argument("--upload-only", action="store_true",
+                   help="only upload; the instance installs it at its next setup run")
+    d.set_defaults(handler=_deploy_agent)
+
+    c = commands.add_parser("cost", help="estimated monthly cost, and this month's spend")
+    _aws_options(c)
+    c.add_argument("--instance-type", choices=tpl.INSTANCE_TYPES, action="append",
+                   help="estimate for this type (repeatable; default t3.small and t3.medium)")
+    c.add_argument("--daily-mb", type=float, default=50.0,
+                   help="compressed dump size per trading day in MB (default 50)")
+    c.add_argument("--retention-days", type=int, default=tpl.DEFAULT_RETENTION_DAYS)
+    c.add_argument("--no-actual", action="store_true", help="skip Cost Explorer")
+    c.add_argument("--json", action="store_true")
+    c.set_defaults(handler=_cost)
+
+
+def _aws_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--stack", default="market-sync", help="stack name (default market-sync)")
+    parser.add_argument("--region", help="AWS region (default: the config's, else ap-south-1)")
+    parser.add_argument("--profile", help="AWS profile (default: the config's, else the "
+                        "default credential chain)")
+    parser.add_argument("--endpoint-url", help="another AWS endpoint (https, or 127.0.0.1)")
+
+
+# -- shared plumbing ---------------------------------------------------------------------------
+def _existing_config(args: argparse.Namespace) -> Config | None:
+    from shared.config import load_config
+
+    path = resolve_config_path(args.config)
+    return load_config(path) if path.exists() else None
+
+
+def _clients(args: argparse.Namespace, config: Config | None,
+             secrets: SecretStore | None = None) -> tuple[AwsClients, str | None]:
+    from shared.aws import AwsClients
+    from shared.config import AwsConfig
+
+    old = config.aws if config else None
+    profile = args.profile or (old.profile if old else None)
+    endpoint = args.endpoint_url or (old.endpoint_url if old else None)
+    if endpoint and not endpoint.startswith(("https://", "http://127.", "http://localhost")):
+        raise UsageError(f"--endpoint-url {endpoint} is not https",
+                         "only https endpoints are used, except on this machine")
+    aws = AwsConfig(region=args.region or (old.region if old else "ap-south-1"),
+                    bucket=old.bucket if old else "", profile=profile, endpoint_url=endpoint,
+                    instance_id=old.instance_id if old else None)
+    if profile is None and secrets is not None:
+        keys = secrets.aws_keys()
+        if keys is not None:
+            return AwsClients.with_keys(aws, keys), None
+    return AwsClients(aws), profile
+
+
+def _secrets(required: bool) -> SecretStore | None:
+    from shared.secrets import SecretStore, SecretStoreError
+
+    try:
+        return SecretStore.default()
+    except SecretStoreError:
+        if required:
+            raise
+        return None
+
+
+def _ask(prompt: str) -> str:
+    if not sys.stdin.isatty():
+        raise UsageError("this needs an answer and there is no terminal",
+                         "pass --yes (and for --delete-data, --confirm-bucket NAME)")
+    return input(prompt)
+
+
+# -- provision ---------------------------------------------------------------------------------
+def _provision(args: argparse.Namespace, ask: Ask = _ask) -> int:
+    from installer.provision import Provisioner, ProvisionProgress, ProvisionRequest
+    from installer.stack import StackDeployer
+
+    config = _existing_config(args)
+    secrets = _secrets(required=args.operator_user)
+    clients, profile = _clients(args, config, secrets)
+    previous = StackDeployer(clients.cloudformation(), args.stack).state()
+    old = dict(previous.parameters) if previous else {}
+    email = args.email or old.get("AlertEmail")
+    ip = args.ip or (old["TraderCidr"] if "TraderCidr" in old else None)
+    source = args.app_source or old.get("AppSource")
+    missing = [name for name, value in (("--email", email), ("--ip", ip),
+                                        ("--app-source", source)) if not value]
+    if missing:
+        raise UsageError(f"a new stack needs {', '.join(missing)}",
+                         "e.g. --email you@example.com --ip 203.0.113.7 "
+                         "--app-source https://github.com/you/market-app.git")
+    assert email and ip and source
+    request = ProvisionRequest(
+        alert_email=email, trader_ip=ip, app_source=source, region=clients.config.region,
+        stack_name=args.stack,
+        instance_type=args.instance_type or old.get("InstanceType", tpl.DEFAULT_INSTANCE_TYPE),
+        retention_days=args.retention_days or int(old.get("DumpRetentionDays",
+                                                          tpl.DEFAULT_RETENTION_DAYS)),
+        app_port=args.app_port or int(old.get("AppPort", 8000)),
+        create_operator_user=args.operator_user or old.get("CreateOperatorUser") == "true",
+        database_conninfo=args.database,
+        tables_toml=_tables_toml(config))
+    provisioner = Provisioner(clients, request, resolve_config_path(args.config),
+                              secrets=secrets, profile=profile, wheel=args.wheel)
+    if args.print_template:
+        print(tpl.template_body(provisioner.render_template()))
+        return 0
+
+    def show(step: ProvisionProgress) -> None:
+        if step.phase == "changes" and step.changes:
+            print("Changes:")
+            for change in step.changes:
+                print("  " + change.describe())
+        else:
+            print(step.message, flush=True)
+
+    def confirm(plan: ChangePlan) -> bool:
+        if plan.replacements:
+            print("WARNING: these resources will be REPLACED (an instance replacement starts "
+                  "from a new disk):")
+            for change in plan.replacements:
+                print("  " + change.describe())
+        if args.yes:
+            return True
+        return ask("Apply these changes? [y/N] ").strip().lower() in ("y", "yes")
+
+    try:
+        result = provisioner.run(show, confirm)
+    except Cancelled as exc:
+        print(exc.message)
+        return 1
+    print(f"bucket {result.bucket}, instance {result.instance_id or '-'}, "
+          f"region {result.region}")
+    print(f"config written to {result.config_path}")
+    if result.operator_key_stored:
+        print(f"the access key of {result.operator_user} is in the OS keyring")
+    if result.changed:
+        print(f"AWS sent a confirmation e-mail to {email}: click its link to get alarms.")
+    return 0
+
+
+def _tables_toml(config: Config | None) -> str:
+    if config is None or not config.tables:
+        return ""
+    import tomli_w
+
+    tables = []
+    for spec in config.tables:
+        entry: dict[str, Any] = {"name": str(spec.name), "mode": str(spec.mode)}
+        if spec.key:
+            entry["key"] = list(spec.key)
+        if spec.watermark is not None:
+            entry["watermark"] = spec.watermark
+        tables.append(entry)
+    return tomli_w.dumps({"tables": tables})
+
+
+# -- teardown ----------------------------------------------------------------------------------
+def _teardown(args: argparse.Namespace, ask: Ask = _ask) -> int:
+    from installer.teardown import Teardown
+
+    config = _existing_config(args)
+    clients, _ = _clients(args, config)
+    teardown = Teardown(clients, args.stack, secrets=_secrets(required=False))
+    bucket = teardown.bucket() or (config.aws.bucket if config and config.aws.bucket else None)
+    if teardown.deployer.state() is None and not args.delete_data:
+        print(f"there is no stack {args.stack} in {clients.config.region}: nothing to delete")
+        return 0
+    if args.delete_data:
+        if not bucket:
+            raise UsageError("there is no bucket to delete", "pass --config of the laptop")
+        answer = args.confirm_bucket or ask(
+            f"This deletes the bucket {bucket} and EVERY dump in it, for good.\n"
+            "Type the bucket name to confirm: ")
+        if answer.strip() != bucket:
+            print("the name did not match: nothing was deleted")
+            return 1
+    elif not args.yes and ask(f"Delete the stack {args.stack} (instance, roles, alarms; the "
+                              f"bucket {bucket} and its dumps stay)? [y/N] ").strip().lower() \
+            not in ("y", "yes"):
+        print("nothing was deleted")
+        return 1
+    result = teardown.run(delete_data=args.delete_data, bucket=bucket,
+                          on_event=lambda e: print(e.describe(), flush=True))
+    if result.stack_deleted:
+        print(f"deleted the stack {args.stack}")
+    if result.bucket_deleted:
+        print(f"deleted the bucket {result.bucket} ({result.objects_deleted} object versions)")
+    elif result.bucket:
+        print(f"kept the bucket {result.bucket} and its dumps; `market-sync teardown "
+              "--delete-data` removes them")
+    return 0
+
+
+# -- deploy-agent ------------------------------------------------------------------------------
+def _deploy_agent(args: argparse.Namespace) -> int:
+    from ec2.instance.settings import InstanceSettings
+    from installer.agent import InstanceUpdater, deploy_agent
+    from installer.provision import Provisioner
+    from installer.stack import ProvisionError, StackDeployer
+
+    config = _existing_config(args)
+    clients, _ = _clients(args, config)
+    state = StackDeployer(clients.cloudformation(), args.stack).state()
+    if state is None:
+        raise ProvisionError(f"there is no stack {args.stack} in {clients.config.region}",
+                             "run `market-sync provision` first")
+    params = state.parameters
+    outputs = Provisioner.outputs_of(clients, args.stack)
+    bucket = outputs.get("BucketName") or params["BucketName"]
+    instance_id = outputs.get("InstanceId")
+
+    def settings_for(key: str) -> InstanceSettings:
+        return InstanceSettings(
+            region=clients.config.region, bucket=bucket, prefix="", agent_wheel_key=key,
+            app_source=params.get("AppSource", ""), sns_topic_arn=outputs.get("AlertTopicArn"),
+            app_port=int(params.get("AppPort", 8000)), tables_toml=_tables_toml(config))
+
+    updater = None if args.upload_only else InstanceUpdater(clients.ssm())
+    result = deploy_agent(clients.s3(), updater, bucket, settings_for, instance_id,
+                          wheel=args.wheel)
+    print(f"uploaded s3://{bucket}/{result.wheel_key}")
+    if result.command is not None:
+        print(f"the instance {instance_id} is updated (Run Command {result.command.command_id})")
+    return 0
+
+
+# -- cost --------------------------------------------------------------------------------------
+def _cost(args: argparse.Namespace) -> int:
+    from installer.cost import UsageAssumptions, calendar_year, estimate, month_to_date
+    from shared.calendar import TradingCalendar, today_ist
+    from shared.errors import AwsError
+
+    calendar = TradingCalendar.load()
+    today = today_ist()
+    year = calendar_year(calendar, today)
+    usage = UsageAssumptions(daily_dump_mb=args.daily_mb, retention_days=args.retention_days)
+    estimates = [estimate(t, calendar, year, usage)
+                 for t in (args.instance_type or ["t3.small", "t3.medium"])]
+    actual = None
+    note = ""
+    if not args.no_actual:
+        config = _existing_config(args)
+        try:
+            clients, _ = _clients(args, config)
+            actual = month_to_date(clients.ce(), today)
+            if actual is None:
+                note = "Cost Explorer is not allowed for these credentials (or not enabled)."
+        except AwsError as exc:
+            note = f"Cost Explorer could not be read: {exc.message}"
+    if args.json:
+        print_json({"ok": True, "estimates": [e.to_json() for e in estimates],
+                    "month_to_date": None if actual is None else {
+                        "start": actual.start, "end": actual.end,
+                        "total_usd": round(actual.total_usd, 2),
+                        "by_service": dict(actual.by_service)},
+                    "note": note})
+        return 0
+    print("\n\n".join(e.render() for e in estimates))
+    if actual is not None:
+        print("\n" + actual.render())
+    elif note:
+        print("\n" + note)
+    return 0

@@ -1,0 +1,400 @@
+"""First-time provisioning, update and teardown of the whole AWS side.
+
+:class:`Provisioner` is what ``market-sync provision`` and the wizard run.
+A new stack is made in two passes — everything but the instance, then the
+agent wheel into the new bucket, then the instance — so the instance finds
+its wheel on first boot. Re-running is safe: what exists is updated, an
+unchanged stack is reported as such.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import re
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ec2.instance.settings import InstanceSettings
+from installer import template as tpl
+from installer.agent import build_wheel, source_root, upload_artifact, wheel_key
+from installer.laptop_config import LaptopAws, write_laptop_config
+from installer.stack import ChangePlan, ProvisionError, ResourceChange, StackDeployer, StackEvent
+from shared.aws import AwsClients, aws_error
+from shared.errors import UsageError
+
+if TYPE_CHECKING:
+    from shared.secrets import SecretStore
+
+logger = logging.getLogger(__name__)
+
+AMI_PARAMETER = {
+    "al2023": "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64",
+}
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_STACK = re.compile(r"^[A-Za-z][A-Za-z0-9-]{0,63}$")
+
+
+@dataclass(frozen=True)
+class ProvisionRequest:
+    """What the trader chose (wizard pages or command-line options)."""
+
+    alert_email: str
+    trader_ip: str  # "203.0.113.7" or "203.0.113.7/32"
+    app_source: str  # s3://…/app.tar.gz, an https git URL, or a local .tar.gz to upload
+    region: str = "ap-south-1"
+    stack_name: str = "market-sync"
+    instance_type: str = tpl.DEFAULT_INSTANCE_TYPE
+    retention_days: int = tpl.DEFAULT_RETENTION_DAYS
+    app_port: int = 8000
+    create_operator_user: bool = False
+    database_conninfo: str | None = None
+    tables_toml: str = ""
+
+    def validate(self) -> None:
+        if not _EMAIL.match(self.alert_email):
+            raise UsageError(f"{self.alert_email!r} is not an e-mail address")
+        trader_cidr(self.trader_ip)
+        if not _STACK.match(self.stack_name):
+            raise UsageError(f"{self.stack_name!r} is not a stack name",
+                             "letters, digits and dashes, starting with a letter")
+        if self.instance_type not in tpl.INSTANCE_TYPES:
+            raise UsageError(f"instance type {self.instance_type!r} is not offered",
+                             f"choose one of {', '.join(tpl.INSTANCE_TYPES)}")
+        if not 1 <= self.retention_days <= 3650:
+            raise UsageError("retention must be 1 to 3650 days")
+
+
+def trader_cidr(ip: str) -> str:
+    """``203.0.113.7`` → ``203.0.113.7/32``; anything but one public IPv4 address is refused."""
+    text = ip.strip().removesuffix("/32")
+    try:
+        address = ipaddress.IPv4Address(text)
+    except ValueError:
+        raise UsageError(f"{ip!r} is not an IPv4 address",
+                         "give your public address, e.g. 203.0.113.7") from None
+    if not address.is_global:
+        raise UsageError(f"{address} is not a public address",
+                         "the instance sees your router's public address; look it up")
+    return f"{address}/32"
+
+
+@dataclass(frozen=True)
+class ProvisionProgress:
+    """One step of provisioning, for the CLI's lines and the wizard's log."""
+
+    phase: str  # account | plan | changes | apply | event | artifacts | config | keyring | done
+    message: str
+    event: StackEvent | None = None
+    changes: tuple[ResourceChange, ...] = ()
+
+
+@dataclass(frozen=True)
+class ProvisionResult:
+    stack_name: str
+    region: str
+    bucket: str
+    instance_id: str | None
+    topic_arn: str
+    config_path: Path
+    changed: bool
+    operator_user: str | None = None
+    operator_key_stored: bool = False
+    changes: tuple[ResourceChange, ...] = field(default=())
+
+
+Progress = Callable[[ProvisionProgress], None]
+Confirm = Callable[[ChangePlan], bool]
+
+
+def _quiet(_: ProvisionProgress) -> None:
+    return None
+
+
+def _yes(_: ChangePlan) -> bool:
+    return True
+
+
+@dataclass(frozen=True)
+class _Account:
+    account_id: str
+    partition: str
+
+
+@dataclass(frozen=True)
+class _Inputs:
+    account: _Account
+    exists: bool
+    previous: dict[str, str]
+    bucket: str
+    topic_arn: str
+    subnet: str
+    app_source: str
+    app_upload: Path | None
+    base: dict[str, str]
+
+
+class Provisioner:
+    """Create or update the stack, upload the agent, write the laptop config."""
+
+    def __init__(self, clients: AwsClients, request: ProvisionRequest, config_path: Path, *,
+                 secrets: SecretStore | None = None, profile: str | None = None,
+                 wheel: Path | None = None, poll_seconds: float = 5.0,
+                 build: Callable[[Path, Path], Path] = build_wheel) -> None:
+        request.validate()
+        self.clients = clients
+        self.request = request
+        self.config_path = config_path
+        self.secrets = secrets
+        self.profile = profile
+        self.wheel = wheel
+        self.build = build
+        self.deployer = StackDeployer(clients.cloudformation(), request.stack_name,
+                                      poll_seconds=poll_seconds)
+
+    # -- names and inputs -------------------------------------------------------------------
+    def _account(self) -> _Account:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            identity = self.clients.sts().get_caller_identity()
+        except (BotoCoreError, ClientError) as exc:
+            raise aws_error(exc, "find out which AWS account these credentials belong to") \
+                from None
+        partition = identity["Arn"].split(":")[1] if identity.get("Arn") else "aws"
+        return _Account(identity["Account"], partition)
+
+    def _network(self, previous: dict[str, str]) -> tuple[str, str]:
+        if "VpcId" in previous and "SubnetId" in previous:
+            return previous["VpcId"], previous["SubnetId"]
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        ec2 = self.clients.ec2()
+        try:
+            vpcs = ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"]
+            if not vpcs:
+                raise ProvisionError(
+                    f"this account has no default VPC in {self.request.region}",
+                    "make one with `aws ec2 create-default-vpc` (free), then run this again")
+            vpc = vpcs[0]["VpcId"]
+            subnets = ec2.describe_subnets(Filters=[
+                {"Name": "vpc-id", "Values": [vpc]},
+                {"Name": "default-for-az", "Values": ["true"]}])["Subnets"]
+        except (BotoCoreError, ClientError) as exc:
+            raise aws_error(exc, "find the default VPC") from None
+        if not subnets:
+            raise ProvisionError(f"the default VPC {vpc} has no default subnet",
+                                 "make one with `aws ec2 create-default-subnet --availability-"
+                                 f"zone {self.request.region}a`")
+        subnet = sorted(subnets, key=lambda s: s.get("AvailabilityZone", ""))[0]
+        return vpc, subnet["SubnetId"]
+
+    def _image(self, previous: dict[str, str]) -> str:
+        if "ImageId" in previous:
+            return previous["ImageId"]  # an update keeps the AMI: no surprise replacement
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            value = self.clients.ssm().get_parameter(Name=AMI_PARAMETER["al2023"])
+        except (BotoCoreError, ClientError) as exc:
+            raise aws_error(exc, "look up the current Amazon Linux 2023 image") from None
+        return value["Parameter"]["Value"]
+
+    def _app_source(self, bucket: str) -> tuple[str, Path | None]:
+        source = self.request.app_source.strip()
+        if source.startswith(("s3://", "https://")):
+            return source, None
+        local = Path(source).expanduser()
+        if local.is_file() and local.name.endswith((".tar.gz", ".tgz")):
+            return f"s3://{bucket}/{app_key(local)}", local
+        raise UsageError(f"the app source {source!r} is neither s3://…, https://… nor a local "
+                         ".tar.gz file")
+
+    # -- the run ----------------------------------------------------------------------------
+    def _inputs(self) -> _Inputs:
+        req = self.request
+        account = self._account()
+        state = self.deployer.state()
+        previous = dict(state.parameters) if state else {}
+        bucket = previous.get("BucketName") or bucket_name(req.stack_name, account.account_id,
+                                                           req.region)
+        topic = previous.get("TopicName") or f"{req.stack_name}-alerts"
+        vpc, subnet = self._network(previous)
+        app_source, app_upload = self._app_source(bucket)
+        base = {
+            "TraderCidr": trader_cidr(req.trader_ip), "AlertEmail": req.alert_email,
+            "DumpRetentionDays": str(req.retention_days), "BucketName": bucket,
+            "TopicName": topic, "VpcId": vpc, "AppPort": str(req.app_port),
+            "CreateOperatorUser": "true" if req.create_operator_user else "false",
+        }
+        return _Inputs(
+            account=account, exists=state is not None, previous=previous, bucket=bucket,
+            topic_arn=f"arn:{account.partition}:sns:{req.region}:{account.account_id}:{topic}",
+            subnet=subnet, app_source=app_source, app_upload=app_upload, base=base)
+
+    def _full(self, inputs: _Inputs, key: str) -> tuple[tpl.Template, dict[str, str]]:
+        from ec2.instance.userdata import render_user_data
+
+        req = self.request
+        settings = InstanceSettings(
+            region=req.region, bucket=inputs.bucket, prefix="", agent_wheel_key=key,
+            app_source=inputs.app_source, sns_topic_arn=inputs.topic_arn,
+            app_port=req.app_port, tables_toml=req.tables_toml)
+        template = tpl.build_template(render_user_data(settings))
+        parameters = {**inputs.base, "InstanceType": req.instance_type,
+                      "ImageId": self._image(inputs.previous), "SubnetId": inputs.subnet,
+                      "AppSource": inputs.app_source, "AgentWheelKey": key}
+        return template, parameters
+
+    def render_template(self) -> tpl.Template:
+        """The template ``run`` would deploy now (read-only calls only)."""
+        key = wheel_key(self.wheel) if self.wheel else default_wheel_key()
+        return self._full(self._inputs(), key)[0]
+
+    def run(self, progress: Progress = _quiet, confirm: Confirm = _yes) -> ProvisionResult:
+        req = self.request
+        inputs = self._inputs()
+        progress(ProvisionProgress("account", f"AWS account {inputs.account.account_id}, "
+                                   f"region {req.region}, stack {req.stack_name}"))
+        changed = False
+        all_changes: list[ResourceChange] = []
+        with tempfile.TemporaryDirectory(prefix="market-sync-") as tmp:
+            wheel = self.wheel or self.build(source_root(), Path(tmp))
+            key = wheel_key(wheel)
+            has_instance = inputs.exists and "Instance" in self.deployer.physical_ids()
+            if not has_instance:
+                progress(ProvisionProgress("plan", "first pass: bucket, topic, roles, "
+                                           "security group"))
+                first = self._apply(tpl.build_template(None), inputs.base, progress, confirm)
+                changed |= first is not None
+                all_changes += first or []
+            s3 = self.clients.s3()
+            progress(ProvisionProgress("artifacts", f"uploading {wheel.name} to "
+                                       f"s3://{inputs.bucket}/{key}"))
+            upload_artifact(s3, inputs.bucket, key, wheel)
+            if inputs.app_upload is not None:
+                upload_artifact(s3, inputs.bucket, app_key(inputs.app_upload),
+                                inputs.app_upload)
+
+        full, parameters = self._full(inputs, key)
+        progress(ProvisionProgress("plan", "the instance, its schedules and alarms"))
+        second = self._apply(full, parameters, progress, confirm)
+        changed |= second is not None
+        all_changes += second or []
+
+        outputs = self.outputs()
+        operator_user = outputs.get("OperatorUserName")
+        stored = self._operator_key(operator_user, progress) if operator_user else False
+        bucket = outputs.get("BucketName", inputs.bucket)
+        config = write_laptop_config(
+            self.config_path,
+            LaptopAws(region=req.region, bucket=bucket, instance_id=outputs.get("InstanceId"),
+                      profile=None if stored else self.profile,
+                      endpoint_url=self.clients.config.endpoint_url),
+            req.database_conninfo)
+        progress(ProvisionProgress("config", f"wrote {config}"))
+        result = ProvisionResult(
+            stack_name=req.stack_name, region=req.region, bucket=bucket,
+            instance_id=outputs.get("InstanceId"),
+            topic_arn=outputs.get("AlertTopicArn", inputs.topic_arn), config_path=config,
+            changed=changed, operator_user=operator_user, operator_key_stored=stored,
+            changes=tuple(all_changes))
+        progress(ProvisionProgress("done", "the stack is ready" if changed
+                                   else "the stack is up to date: nothing changed"))
+        return result
+
+    def _apply(self, template: tpl.Template, parameters: dict[str, str], progress: Progress,
+               confirm: Confirm) -> list[ResourceChange] | None:
+        body = tpl.template_body(template)
+        if len(body.encode()) > tpl.TEMPLATE_BODY_LIMIT:
+            raise ProvisionError(f"the template is {len(body.encode())} bytes, over "
+                                 "CloudFormation's inline limit", "shorten [[tables]]")
+        wanted = {k: v for k, v in parameters.items() if k in template["Parameters"]}
+
+        def on_event(event: StackEvent) -> None:
+            progress(ProvisionProgress("event", event.describe(), event=event))
+
+        plan = self.deployer.plan(body, wanted, on_event)
+        if plan.empty:
+            progress(ProvisionProgress("changes", "no changes"))
+            return None
+        progress(ProvisionProgress("changes", f"{len(plan.changes)} change(s)",
+                                   changes=plan.changes))
+        if not confirm(plan):
+            self.deployer.discard(plan)
+            from shared.errors import Cancelled
+
+            raise Cancelled("nothing was changed: you declined the changes")
+        progress(ProvisionProgress("apply", "creating the stack" if plan.creating
+                                   else "updating the stack"))
+        self.deployer.execute(plan, on_event)
+        return list(plan.changes)
+
+    def outputs(self) -> dict[str, str]:
+        return self.outputs_of(self.clients, self.request.stack_name)
+
+    @staticmethod
+    def outputs_of(clients: AwsClients, stack_name: str) -> dict[str, str]:
+        """The stack's outputs; where an output is missing, the resource's physical id."""
+        deployer = StackDeployer(clients.cloudformation(), stack_name)
+        state = deployer.state()
+        if state is None:
+            raise ProvisionError(f"the stack {stack_name} does not exist",
+                                 "run `market-sync provision` first")
+        outputs = dict(state.outputs)
+        ids = deployer.physical_ids()
+        for output, logical in (("BucketName", "DataBucket"), ("InstanceId", "Instance"),
+                                ("AlertTopicArn", "AlertTopic"),
+                                ("OperatorPolicyArn", "OperatorPolicy"),
+                                ("OperatorUserName", "OperatorUser")):
+            if output not in outputs and logical in ids:
+                outputs[output] = ids[logical]
+        return outputs
+
+    def _operator_key(self, user: str, progress: Progress) -> bool:
+        """Make the laptop user's access key and put it straight into the keyring."""
+        if self.secrets is None:
+            raise ProvisionError("there is no keyring to keep the laptop's access key in",
+                                 "run without the operator user, or unlock a keyring")
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        from shared.secrets import AwsKeys
+
+        existing = self.secrets.aws_keys()
+        iam = self.clients.iam()
+        try:
+            listed = iam.list_access_keys(UserName=user)["AccessKeyMetadata"]
+            if existing and any(k["AccessKeyId"] == existing.access_key_id for k in listed):
+                progress(ProvisionProgress("keyring", f"the key of {user} is already in the "
+                                           "keyring"))
+                return True
+            created = iam.create_access_key(UserName=user)["AccessKey"]
+        except (BotoCoreError, ClientError) as exc:
+            raise aws_error(exc, f"make an access key for {user}") from None
+        self.secrets.set_aws_keys(AwsKeys(created["AccessKeyId"], created["SecretAccessKey"]))
+        progress(ProvisionProgress("keyring", f"made an access key for {user} and stored it "
+                                   "in the OS keyring"))
+        return True
+
+
+def bucket_name(stack: str, account_id: str, region: str) -> str:
+    """Globally unique and stable for re-runs: stack, account and region."""
+    return f"{stack.lower()}-{account_id}-{region}"[:63].rstrip("-")
+
+
+def default_wheel_key() -> str:
+    """The key of this version's wheel, as ``pip wheel`` names it."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        current = version("market-sync")
+    except PackageNotFoundError:
+        current = "0.0.0"
+    return f"artifacts/market_sync-{current}-py3-none-any.whl"
+
+
+def app_key(local: Path) -> str:
+    return "artifacts/app.tar.gz" if local.name.endswith(".tar.gz") else "artifacts/app.tgz"
