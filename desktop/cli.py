@@ -14,7 +14,7 @@ from shared.logsetup import configure_cli_logging
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from desktop.commands import demo, sync
+    from desktop.commands import demo, instance, sync, tray
     from installer import cli as installer_cli
 
     parser = argparse.ArgumentParser(
@@ -29,7 +29,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="count", default=0,
                         help="more log output (-vv for debug)")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for register in (sync.register, demo.register, installer_cli.register):
+    for register in (sync.register, instance.register, demo.register, installer_cli.register,
+                     tray.register):
         register(commands)
     return parser
 

@@ -4,24 +4,34 @@ An embedded moto server stands in for AWS, a throwaway PostgreSQL cluster holds 
 "instance" and a "laptop" database, the instance gets a few trading days of
 realistic ticks, the real agent makes one dump per day (under a faked clock, at
 16:00 IST), and the real engine syncs them. Everything is removed at the end,
-Ctrl+C included.
+Ctrl+C included. A simulated EC2 instance (in moto) is started and stopped by the
+real :class:`~desktop.instance.InstanceController`, and a small HTTP server on
+127.0.0.1 plays the market app's health endpoint.
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import http.server
+import importlib
+import json
 import logging
 import shutil
 import tempfile
+import threading
+import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-
-import psycopg
+from typing import TYPE_CHECKING, Any
 
 from shared.calendar import IST, TradingCalendar, today_ist
 from shared.config import Config, load_config
+from shared.errors import MarketSyncError
+
+if TYPE_CHECKING:
+    from desktop.instance import InstanceController
 
 logger = logging.getLogger(__name__)
 
@@ -69,14 +79,20 @@ SELECT i.token,
 """
 
 
-def config_text(endpoint: str, bucket: str, conninfo: str) -> str:
+DEMO_AMI = "ami-12c6146b"  # moto runs any image id; this is the one its docs use
+DEMO_INSTANCE_TYPE = "t3.small"
+
+
+def config_text(endpoint: str, bucket: str, conninfo: str,
+                instance_id: str = "i-0demo000000000001", health_url: str | None = None) -> str:
+    app = f'\n[app]\nhealth_url = "{health_url}"\n' if health_url else ""
     return f"""# market-sync demo configuration (throwaway)
 [aws]
 region = "ap-south-1"
 endpoint_url = "{endpoint}"
 bucket = "{bucket}"
-instance_id = "i-0demo000000000001"
-
+instance_id = "{instance_id}"
+{app}
 [database]
 conninfo = "{conninfo}"
 
@@ -95,6 +111,52 @@ policy = "server-wins"
 """
 
 
+class DemoApp:
+    """The market app's health endpoint, on 127.0.0.1 in a thread of this process.
+
+    ``healthy`` can be switched off to show the tray's "running, app unhealthy" state.
+    """
+
+    def __init__(self) -> None:
+        app = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                if self.path.split("?")[0] != "/health":
+                    self.send_error(404)
+                    return
+                status = 200 if app.healthy else 503
+                body = json.dumps({"status": "ok" if app.healthy else "down",
+                                   "collector": "demo"}).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                logger.debug("demo app: " + format, *args)
+
+        self.healthy = True
+        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever,
+                                        name="demo-app-health", daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._server.server_address[1]}/health"
+
+    def __enter__(self) -> DemoApp:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)
+
+
 @dataclass(frozen=True)
 class DemoWorld:
     """What the demo made: where everything is."""
@@ -107,6 +169,9 @@ class DemoWorld:
     bucket: str
     folder: Path
     days: tuple[dt.date, ...]
+    instance_id: str = ""
+    health_url: str = ""
+    app: DemoApp | None = field(default=None, compare=False)
 
 
 def recent_trading_days(count: int, calendar: TradingCalendar,
@@ -124,8 +189,11 @@ def recent_trading_days(count: int, calendar: TradingCalendar,
 
 @contextlib.contextmanager
 def demo_world(days: int = 3, step_seconds: int = 15) -> Iterator[DemoWorld]:
-    """Start moto and PostgreSQL, seed the instance; remove everything on exit."""
+    """Start moto, the app's health endpoint and PostgreSQL, seed the instance, launch the
+    simulated EC2 instance (stopped, as after the evening's power-off); remove everything
+    on exit."""
     import boto3
+    import psycopg
 
     from shared.devtools.motoserver import MotoServer, use_fake_credentials
     from shared.devtools.pgcluster import PgCluster
@@ -133,16 +201,20 @@ def demo_world(days: int = 3, step_seconds: int = 15) -> Iterator[DemoWorld]:
     folder = Path(tempfile.mkdtemp(prefix="market-sync-demo-"))
     use_fake_credentials()
     try:
-        with PgCluster() as cluster, MotoServer() as moto:
+        with PgCluster() as cluster, MotoServer() as moto, DemoApp() as app:
             instance = cluster.create_database("instance")
             laptop = cluster.create_database("laptop")
-            bucket = "market-sync-demo"
+            # moto keeps its state per process: a name of its own for each world.
+            bucket = f"market-sync-demo-{uuid.uuid4().hex[:8]}"
             boto3.client("s3", region_name="ap-south-1", endpoint_url=moto.endpoint_url
                          ).create_bucket(Bucket=bucket, CreateBucketConfiguration={
                              "LocationConstraint": "ap-south-1"})
+            instance_id = launch_instance(boto3.client(
+                "ec2", region_name="ap-south-1", endpoint_url=moto.endpoint_url))
             agent_path, laptop_path = folder / "agent.toml", folder / "config.toml"
-            agent_path.write_text(config_text(moto.endpoint_url, bucket, instance))
-            laptop_path.write_text(config_text(moto.endpoint_url, bucket, laptop))
+            agent_path.write_text(config_text(moto.endpoint_url, bucket, instance, instance_id))
+            laptop_path.write_text(config_text(moto.endpoint_url, bucket, laptop, instance_id,
+                                               app.url))
             calendar = TradingCalendar.load()
             trading = recent_trading_days(days, calendar)
             with psycopg.connect(instance, autocommit=True) as conn:
@@ -152,13 +224,62 @@ def demo_world(days: int = 3, step_seconds: int = 15) -> Iterator[DemoWorld]:
                              ([t for t, _, _ in INSTRUMENTS], [n for _, n, _ in INSTRUMENTS],
                               ["NSE"] * len(INSTRUMENTS)))
             yield DemoWorld(load_config(agent_path), load_config(laptop_path), instance, laptop,
-                            moto.endpoint_url, bucket, folder, tuple(trading))
+                            moto.endpoint_url, bucket, folder, tuple(trading),
+                            instance_id=instance_id, health_url=app.url, app=app)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 
 
+def launch_instance(ec2: Any) -> str:
+    """The collector's instance, as the installer tags it, stopped until the controller starts
+    it."""
+    response = ec2.run_instances(
+        ImageId=DEMO_AMI, InstanceType=DEMO_INSTANCE_TYPE, MinCount=1, MaxCount=1,
+        TagSpecifications=[{"ResourceType": "instance", "Tags": [
+            {"Key": "Name", "Value": "market-sync-demo"},
+            {"Key": "market-sync:role", "Value": "collector"}]}])
+    instance_id = str(response["Instances"][0]["InstanceId"])
+    ec2.stop_instances(InstanceIds=[instance_id])
+    return instance_id
+
+
+def demo_controller(world: DemoWorld) -> InstanceController:
+    """The real controller, pointed at the simulated instance and the demo app."""
+    from desktop.instance import InstanceController
+    from shared.aws import AwsClients
+
+    return InstanceController(AwsClients(world.laptop_config.aws).ec2(), world.instance_id,
+                              health_url=world.health_url)
+
+
+def tray_available() -> str | None:
+    """Why the tray cannot run here (a sentence), or ``None`` when it can."""
+    import importlib.util
+
+    try:
+        if importlib.util.find_spec("desktop.ui.app") is None:
+            return "the tray is not part of this build (desktop/ui/app.py is missing)"
+    except ModuleNotFoundError as exc:
+        return f"the tray cannot load: {exc}"
+    if importlib.util.find_spec("PySide6") is None:
+        return "the tray needs PySide6 (pip install 'market-sync[desktop]')"
+    return None
+
+
+def run_demo_tray(world: DemoWorld) -> int:
+    """The hook point: the real tray, pointed at the demo world, until the trader quits."""
+    problem = tray_available()
+    if problem:
+        raise MarketSyncError(problem, "run `market-sync demo --headless` for the terminal demo")
+    module = importlib.import_module("desktop.ui.app")
+    run_tray: Callable[..., int] = module.run_tray
+    return run_tray(world.laptop_config, demo=world)
+
+
 def record_day(world: DemoWorld, day: dt.date, step_seconds: int = 15) -> int:
     """The collector's day: ticks for every instrument from 09:15 to 15:30 IST."""
+    import psycopg
+
     with psycopg.connect(world.instance_conninfo, autocommit=True) as conn:
         cur = conn.execute(DAY_TICKS, {
             "day": day, "step": step_seconds,
@@ -187,6 +308,8 @@ def simulate_days(world: DemoWorld, say: Callable[[str], None], step_seconds: in
 
 def make_conflict(world: DemoWorld) -> str:
     """A row edited on the laptop that the server also corrected: a conflict to look at."""
+    import psycopg
+
     last = world.days[-1]
     with psycopg.connect(world.laptop_conninfo, autocommit=True) as laptop:
         laptop.execute("UPDATE market.ticks SET last_price = last_price + 1 WHERE "

@@ -57,6 +57,20 @@ class AppConfig:
     port: int = 8000
 
 
+class NotificationLevel(enum.StrEnum):
+    ALL = "all"
+    ERRORS_ONLY = "errors-only"
+    OFF = "off"
+
+
+@dataclass(frozen=True)
+class UiConfig:
+    """Preferences of the tray app (``[ui]``)."""
+
+    notifications: NotificationLevel = NotificationLevel.ALL
+    allow_insecure_keyring: bool = False
+
+
 IMDS_URL = "http://169.254.169.254"
 
 
@@ -83,6 +97,7 @@ class Config:
     sync: SyncConfig = field(default_factory=SyncConfig)
     app: AppConfig = field(default_factory=AppConfig)
     agent: AgentConfig = field(default_factory=AgentConfig)
+    ui: UiConfig = field(default_factory=UiConfig)
 
     def table(self, name: QualifiedName) -> TableSpec | None:
         for spec in self.tables:
@@ -218,7 +233,7 @@ def parse_config(text: str, path: Path) -> Config:
         # tomllib's message carries "(at line N, column M)".
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
     loader = _Loader(path, text)
-    root = _Section(loader, "", data, {"aws", "database", "tables", "sync", "app", "agent"})
+    root = _Section(loader, "", data, {"aws", "database", "tables", "sync", "app", "agent", "ui"})
 
     aws = _Section(loader, "aws", root.get("aws", dict, what="a table [aws]"),
                    {"region", "profile", "endpoint_url", "bucket", "prefix", "instance_id"})
@@ -274,6 +289,8 @@ def parse_config(text: str, path: Path) -> Config:
     sync = _Section(loader, "sync", root.get("sync", dict, {}), {"policy", "add_missing_columns"})
     app = _Section(loader, "app", root.get("app", dict, {}), {"health_url", "port"})
     agent = _parse_agent(loader, root)
+    ui = _Section(loader, "ui", root.get("ui", dict, {}),
+                  {"notifications", "allow_insecure_keyring"})
     return Config(
         path=path,
         aws=aws_config,
@@ -285,6 +302,10 @@ def parse_config(text: str, path: Path) -> Config:
         ),
         app=AppConfig(health_url=app.get("health_url", str, None), port=app.get("port", int, 8000)),
         agent=agent,
+        ui=UiConfig(
+            notifications=ui.choice("notifications", NotificationLevel, NotificationLevel.ALL),
+            allow_insecure_keyring=ui.get("allow_insecure_keyring", bool, False),
+        ),
     )
 
 

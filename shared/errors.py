@@ -77,3 +77,7 @@ class Cancelled(MarketSyncError):
 
 class CalendarError(MarketSyncError):
     """The trading calendar has no data for the year asked about."""
+
+
+class MarketHoursError(UsageError):
+    """Stopping the instance during market hours needs an explicit force."""

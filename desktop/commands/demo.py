@@ -3,67 +3,120 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from desktop.demo import DemoWorld
 
 
 def register(commands: argparse._SubParsersAction[Any]) -> None:
     demo = commands.add_parser(
         "demo", help="everything on this machine: embedded AWS endpoint (moto), throwaway "
-        "PostgreSQL, sample data, the agent's backups and a sync",
-        description="Runs the whole chain locally and removes it afterwards: a moto server "
-        "for S3, a throwaway PostgreSQL cluster with an 'instance' and a 'laptop' database, "
-        "a few trading days of sample ticks, the real backup agent (one dump per day at "
-        "16:00 IST), the real sync with its report, then a conflict and its report.")
+        "PostgreSQL, sample data, a simulated instance, then the tray",
+        description="Runs the whole chain locally and removes it afterwards (Quit or Ctrl+C): "
+        "a moto server for S3 and EC2, a simulated instance with the app's health endpoint, "
+        "a throwaway PostgreSQL cluster with an 'instance' and a 'laptop' database, a few "
+        "trading days of sample ticks and the real backup agent (one dump per day at 16:00 "
+        "IST); then the tray pointed at all of it. With --headless: the real sync with its "
+        "report, then a conflict and its report, in the terminal.")
     demo.add_argument("--days", type=int, default=3, help="trading days of sample data (3)")
     demo.add_argument("--step", type=int, default=15,
                       help="seconds between ticks per instrument (15: ~12k ticks a day)")
+    demo.add_argument("--headless", action="store_true",
+                      help="no tray: run a sync and print its report instead")
     demo.set_defaults(handler=_demo)
 
 
+def _say(line: str = "") -> None:
+    print(line, flush=True)
+
+
 def _demo(args: argparse.Namespace) -> int:
+    from desktop.demo import demo_world, run_demo_tray, tray_available
+    from shared.errors import MarketSyncError
+
+    if not args.headless:
+        problem = tray_available()  # before minutes of set-up, not after
+        if problem:
+            raise MarketSyncError(problem,
+                                  "run `market-sync demo --headless` for the terminal demo")
+
+    _say("Starting an embedded AWS endpoint (moto) and a throwaway PostgreSQL…")
+    with demo_world(args.days, args.step) as world:
+        _say(f"  S3 at {world.endpoint_url}, bucket {world.bucket}; "
+             f"config in {world.laptop_config.path}")
+        _say(f"  EC2 instance {world.instance_id} (simulated), the app's health at "
+             f"{world.health_url}\n")
+        _instance_day(world, args.step, _say)
+        if not args.headless:
+            _say("\nOpening the tray; Quit (or Ctrl+C here) removes everything.")
+            return run_demo_tray(world)
+        return _headless(world)
+
+
+def _instance_day(world: DemoWorld, step: int, say: Callable[[str], None]) -> None:
+    """The instance's side: started, days collected and backed up, then powered off."""
+    from desktop.demo import demo_controller, simulate_days
+    from desktop.instance import market_hours
+
+    controller = demo_controller(world)
+    say("$ market-sync start --wait")
+    say(controller.start(wait=True, timeout=60).describe())
+    health = controller.health()
+    say(f"app: {'healthy' if health.ok else 'unhealthy'} ({health.detail})\n")
+    simulate_days(world, say, step)
+    forced = market_hours(controller.calendar, controller.clock()) is not None
+    say("\n$ market-sync stop --wait" + (" --force   # market hours now: the demo insists"
+                                         if forced else ""))
+    say(controller.stop(force=forced, wait=True, timeout=60).describe())
+
+
+def _headless(world: DemoWorld) -> int:
     import sys
 
     from desktop.commands.sync import TerminalProgress
-    from desktop.demo import demo_world, make_conflict, simulate_days
+    from desktop.demo import make_conflict
     from desktop.engine import ledger
     from desktop.engine.sync import SyncEngine, connect_local
+    from desktop.status import collect_status
     from shared.aws import AwsClients
     from shared.dumpstore import DumpStore
 
-    print("Starting an embedded AWS endpoint (moto) and a throwaway PostgreSQL…", flush=True)
-    with demo_world(args.days, args.step) as world:
-        print(f"  S3 at {world.endpoint_url}, bucket {world.bucket}; "
-              f"config in {world.laptop_config.path}\n")
-        simulate_days(world, lambda line: print(line, flush=True), args.step)
-        store = DumpStore(AwsClients(world.laptop_config.aws).s3(), world.bucket)
-        engine = SyncEngine(world.laptop_config, store, world.folder / "downloads")
+    clients = AwsClients(world.laptop_config.aws)
+    _say("\n$ market-sync status")
+    _say(collect_status(world.laptop_config, clients).summary())
 
-        print("\n$ market-sync sync", flush=True)
-        progress = TerminalProgress() if sys.stderr.isatty() else None
-        report = engine.run(progress=progress)
-        if progress:
-            progress.clear()
-        print(report.summary())
-        if report.exit_code not in (0, 4):
-            return report.exit_code
+    store = DumpStore(clients.s3(), world.bucket)
+    engine = SyncEngine(world.laptop_config, store, world.folder / "downloads")
+    _say("\n$ market-sync sync")
+    progress = TerminalProgress() if sys.stderr.isatty() else None
+    report = engine.run(progress=progress)
+    if progress:
+        progress.clear()
+    _say(report.summary())
+    if report.exit_code not in (0, 4):
+        return report.exit_code
 
-        print("\nThe trader edits a tick on the laptop; the server corrects the same tick "
-              "and renames an instrument.\nagent:    " + make_conflict(world).split("\n")[0])
-        print("\n$ market-sync sync", flush=True)
-        second = engine.run(progress=progress)
-        if progress:
-            progress.clear()
-        print(second.summary())
+    _say("\nThe trader edits a tick on the laptop; the server corrects the same tick "
+         "and renames an instrument.\nagent:    " + make_conflict(world).split("\n")[0])
+    _say("\n$ market-sync sync")
+    second = engine.run(progress=progress)
+    if progress:
+        progress.clear()
+    _say(second.summary())
 
-        print("\n$ market-sync conflicts")
-        with connect_local(world.laptop_config.database.conninfo) as conn:
-            for c in ledger.conflicts(conn):
-                print(f"#{c.id} {c.table_name} {c.key}: {c.winner} won")
-                print(f"    laptop:   {c.local_row}")
-                print(f"    incoming: {c.incoming_row}")
-            print("\n$ market-sync history")
-            for d in ledger.applied_dumps(conn):
-                print(f"{d.dump_id}  {d.first_day} … {d.last_day}  new {d.rows_new:,}  "
-                      f"unchanged {d.rows_unchanged:,}  diverged {d.rows_diverged:,}")
-        print("\nDemo finished; the throwaway database, S3 endpoint and files are removed.")
-        return second.exit_code
+    _say("\n$ market-sync conflicts")
+    with connect_local(world.laptop_config.database.conninfo) as conn:
+        for c in ledger.conflicts(conn):
+            _say(f"#{c.id} {c.table_name} {c.key}: {c.winner} won")
+            _say(f"    laptop:   {c.local_row}")
+            _say(f"    incoming: {c.incoming_row}")
+        _say("\n$ market-sync history")
+        for d in ledger.applied_dumps(conn):
+            _say(f"{d.dump_id}  {d.first_day} … {d.last_day}  new {d.rows_new:,}  "
+                 f"unchanged {d.rows_unchanged:,}  diverged {d.rows_diverged:,}")
+    _say("\n$ market-sync status")
+    _say(collect_status(world.laptop_config, clients).summary())
+    _say("\nDemo finished; the throwaway database, S3 endpoint and files are removed.")
+    return second.exit_code

@@ -93,9 +93,9 @@ def test_agent_trading_day_exit_codes() -> None:
 
 
 def test_demo_runs_the_whole_chain_and_cleans_up(tmp_home: Path) -> None:
-    result = subprocess.run([sys.executable, "-m", "desktop.cli", "demo", "--days", "2",
-                             "--step", "60"], capture_output=True, text=True, check=False,
-                            timeout=300)
+    result = subprocess.run([sys.executable, "-m", "desktop.cli", "demo", "--headless",
+                             "--days", "2", "--step", "60"], capture_output=True, text=True,
+                            check=False, timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "2 of 2 pending dump(s) applied" in result.stdout
     assert "2 conflict(s) saved" in result.stdout

@@ -1,0 +1,97 @@
+"""``status``, ``start`` and ``stop``: the instance on the command line."""
+
+from __future__ import annotations
+
+import argparse
+from typing import TYPE_CHECKING, Any
+
+from shared.cliutil import print_json
+from shared.config import Config, load_config
+from shared.errors import ConfigError
+from shared.paths import resolve_config_path
+
+if TYPE_CHECKING:
+    from desktop.instance import InstanceController
+
+
+def register(commands: argparse._SubParsersAction[Any]) -> None:
+    status = commands.add_parser(
+        "status", help="instance state, app health, newest backup, last sync, pending dumps, "
+        "gaps",
+        description="One look at everything the tray shows. Each part is read on its own: "
+        "what cannot be read is reported and the rest is still shown. Exit 1 when a part "
+        "could not be read, 4 when a trading day has no dump.")
+    status.add_argument("--json", action="store_true", help="print one JSON object")
+    status.set_defaults(handler=_status)
+
+    start = commands.add_parser("start", help="start the EC2 instance")
+    start.add_argument("--wait", action="store_true", help="wait until it is running")
+    start.add_argument("--timeout", type=float, default=300, metavar="SECONDS",
+                       help="how long --wait waits (300)")
+    start.add_argument("--json", action="store_true", help="print the state as JSON")
+    start.set_defaults(handler=_start)
+
+    stop = commands.add_parser(
+        "stop", help="stop the EC2 instance (during market hours only with --force)")
+    stop.add_argument("--wait", action="store_true", help="wait until it is stopped")
+    stop.add_argument("--force", action="store_true",
+                      help="stop even during market hours (09:00–15:30 IST on a trading day)")
+    stop.add_argument("--timeout", type=float, default=300, metavar="SECONDS",
+                      help="how long --wait waits (300)")
+    stop.add_argument("--json", action="store_true", help="print the state as JSON")
+    stop.set_defaults(handler=_stop)
+
+
+def _config(args: argparse.Namespace) -> Config:
+    return load_config(resolve_config_path(args.config))
+
+
+def _status(args: argparse.Namespace) -> int:
+    from desktop.status import collect_status
+    from shared.aws import AwsClients
+
+    config = _config(args)
+    snapshot = collect_status(config, AwsClients(config.aws))
+    if args.json:
+        print_json(snapshot.to_json())
+    else:
+        print(snapshot.summary())
+    if snapshot.errors:
+        return 1
+    return 4 if snapshot.gaps else 0
+
+
+def _controller(config: Config) -> InstanceController:
+    from desktop.instance import InstanceController
+    from desktop.status import health_url_for
+    from shared.aws import AwsClients
+
+    if not config.aws.instance_id:
+        raise ConfigError(f"{config.path}: [aws] has no instance_id",
+                          "add the id of the market-data instance, e.g. "
+                          'instance_id = "i-0123456789abcdef0"')
+    return InstanceController(AwsClients(config.aws).ec2(), config.aws.instance_id,
+                              health_url=health_url_for(config))
+
+
+def _start(args: argparse.Namespace) -> int:
+    controller = _controller(_config(args))
+    state = controller.start(wait=args.wait, timeout=args.timeout)
+    _show(args, state.to_json(), f"Starting: {state.describe()}" if not args.wait
+          else state.describe())
+    return 0
+
+
+def _stop(args: argparse.Namespace) -> int:
+    controller = _controller(_config(args))
+    state = controller.stop(force=args.force, wait=args.wait, timeout=args.timeout)
+    _show(args, state.to_json(), f"Stopping: {state.describe()}" if not args.wait
+          else state.describe())
+    return 0
+
+
+def _show(args: argparse.Namespace, document: dict[str, Any], text: str) -> None:
+    if args.json:
+        print_json({"ok": True, "instance": document})
+    else:
+        print(text)

@@ -1,0 +1,271 @@
+"""Everything the tray and ``market-sync status`` show, gathered in one call.
+
+Each part (the instance, the app's health, the newest backup in S3, the laptop's
+ledger) is read independently: a part that fails becomes one sentence in
+:attr:`StatusSnapshot.errors` and the others are still shown. Light to import:
+boto3 and psycopg are loaded inside :func:`collect_status`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from desktop.instance import (
+    AppHealth,
+    InstanceController,
+    InstanceState,
+    ScheduleInfo,
+    current_time,
+    next_schedule,
+)
+from shared.calendar import IST, TradingCalendar, today_ist
+from shared.config import Config
+from shared.errors import MarketSyncError
+
+if TYPE_CHECKING:
+    from desktop.engine.ledger import AppliedDump
+    from shared.aws import AwsClients
+    from shared.dumpstore import DumpRef, DumpStore, LoadedManifest
+
+logger = logging.getLogger(__name__)
+
+BACKUP_DUE = dt.time(16, 30)  # the 16:00 IST backup plus its grace: after this it is missing
+
+
+@dataclass(frozen=True)
+class BackupInfo:
+    """The newest dump in S3, from its manifest."""
+
+    dump_id: str
+    created_at: dt.datetime
+    first_day: dt.date | None
+    last_day: dt.date | None
+    rows: int
+    bytes: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {"dump_id": self.dump_id, "created_at": self.created_at.isoformat(),
+                "first_day": _day(self.first_day), "last_day": _day(self.last_day),
+                "rows": self.rows, "bytes": self.bytes}
+
+
+@dataclass(frozen=True)
+class StatusSnapshot:
+    """One look at everything. ``None`` means that part could not be read (see ``errors``)
+    or, for ``health``, was not probed because the instance is not running."""
+
+    instance: InstanceState | None
+    health: AppHealth | None
+    schedule: ScheduleInfo
+    newest_backup: BackupInfo | None
+    last_sync: AppliedDump | None
+    pending_dumps: int
+    gaps: tuple[dt.date, ...]
+    errors: tuple[str, ...]
+    collected_at: dt.datetime
+    backup_missing: bool = False  # today's backup is overdue; today is then in ``gaps``
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "instance": self.instance.to_json() if self.instance else None,
+            "health": self.health.to_json() if self.health else None,
+            "schedule": self.schedule.to_json(),
+            "newest_backup": self.newest_backup.to_json() if self.newest_backup else None,
+            "last_sync": self.last_sync.to_json() if self.last_sync else None,
+            "pending_dumps": self.pending_dumps,
+            "gaps": [d.isoformat() for d in self.gaps],
+            "backup_missing": self.backup_missing,
+            "errors": list(self.errors),
+            "collected_at": self.collected_at.isoformat(),
+        }
+
+    def summary(self) -> str:
+        """The same facts as text, one line each (``market-sync status``)."""
+        lines = [f"Instance   {self.instance.describe() if self.instance else 'unknown'}"]
+        if self.health is not None:
+            word = "healthy" if self.health.ok else "unhealthy"
+            lines.append(f"App        {word}: {self.health.detail}")
+        elif self.instance is not None:
+            lines.append("App        not checked (the instance is not running)")
+        lines.append(f"Schedule   next start {_when(self.schedule.next_start)}, "
+                     f"next stop {_when(self.schedule.next_stop)}")
+        b = self.newest_backup
+        lines.append("Backup     " + (
+            f"{b.dump_id}: {_days(b.first_day, b.last_day)}, {b.rows:,} rows, "
+            f"{b.bytes / 1e6:,.1f} MB, made {_when(b.created_at)}" if b else "none in S3"))
+        s = self.last_sync
+        lines.append("Last sync  " + (
+            f"{s.dump_id}: {_days(s.first_day, s.last_day)}, applied {_when(s.applied_at)}"
+            if s else "never"))
+        lines.append(f"Pending    {self.pending_dumps} dump(s) to sync")
+        if self.gaps:
+            lines.append("Gaps       " + ", ".join(d.isoformat() for d in self.gaps)
+                         + " (trading days no dump covers)")
+        if self.backup_missing:
+            lines.append(f"Backup missing: no backup of {today_ist(self.collected_at)} in S3 "
+                         f"after {BACKUP_DUE:%H:%M} IST")
+        lines.extend(f"Problem:   {e}" for e in self.errors)
+        return "\n".join(lines)
+
+
+def _day(value: dt.date | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def _days(first: dt.date | None, last: dt.date | None) -> str:
+    return f"{first} … {last}" if first and last else "snapshot"
+
+
+def _when(moment: dt.datetime | None) -> str:
+    return f"{moment.astimezone(IST):%a %d %b %Y %H:%M} IST" if moment else "unknown"
+
+
+def sentence(exc: BaseException) -> str:
+    """An error as one sentence for a status line: message, then what to do."""
+    if isinstance(exc, MarketSyncError):
+        text = exc.message + (f" ({exc.hint})" if exc.hint else "")
+    else:
+        text = str(exc) or type(exc).__name__
+    text = " ".join(text.split())
+    return text[:1].upper() + text[1:] + ("" if text.endswith(".") else ".")
+
+
+def health_url_for(config: Config) -> str:
+    """``[app] health_url``, or the app's port on the instance's public address."""
+    return config.app.health_url or f"http://{{ip}}:{config.app.port}/health"
+
+
+def collect_status(config: Config, clients: AwsClients, *, password: str | None = None,
+                   clock: Callable[[], dt.datetime] = current_time,
+                   calendar: TradingCalendar | None = None) -> StatusSnapshot:
+    """Read every part; none of them raises."""
+    calendar = calendar or TradingCalendar.load()
+    now = clock().astimezone(IST)
+    errors: list[str] = []
+
+    instance, health = _instance_part(config, clients, calendar, clock, errors)
+    store, listed, newest = _backup_part(config, clients, errors)
+    applied = _ledger_part(config, password, errors)
+
+    pending_refs: list[DumpRef] = []
+    if listed is not None and applied is not None:
+        done = {a.dump_id for a in applied}
+        newest_applied = applied[-1].dump_id if applied else ""
+        # The rule of SyncEngine.plan: dumps older than the newest applied one are superseded.
+        pending_refs = [r for r in listed if r.dump_id not in done and r.dump_id >= newest_applied]
+
+    gaps = _gaps(store, calendar, applied or [], pending_refs, newest, errors)
+    backup = _backup_info(newest)
+    today = today_ist(now)
+    backup_missing = (
+        listed is not None and calendar.is_trading_day(today) and now.time() >= BACKUP_DUE
+        and (backup is None or backup.last_day is None or backup.last_day < today))
+    if backup_missing and today not in gaps:
+        gaps = tuple(sorted((*gaps, today)))
+    return StatusSnapshot(
+        instance=instance, health=health, schedule=next_schedule(calendar, now),
+        newest_backup=backup, last_sync=applied[-1] if applied else None,
+        pending_dumps=len(pending_refs), gaps=gaps, errors=tuple(errors), collected_at=now,
+        backup_missing=backup_missing)
+
+
+def _instance_part(config: Config, clients: AwsClients, calendar: TradingCalendar,
+                   clock: Callable[[], dt.datetime], errors: list[str],
+                   ) -> tuple[InstanceState | None, AppHealth | None]:
+    if not config.aws.instance_id:
+        errors.append("No instance is configured (set instance_id under [aws] in the config).")
+        return None, None
+    try:
+        controller = InstanceController(clients.ec2(), config.aws.instance_id,
+                                        health_url=health_url_for(config), calendar=calendar,
+                                        clock=clock)
+        instance = controller.state()
+    except Exception as exc:
+        _note(errors, exc, "the instance")
+        return None, None
+    health = controller.health(instance.public_ip) if instance.is_running else None
+    return instance, health
+
+
+def _backup_part(config: Config, clients: AwsClients, errors: list[str],
+                 ) -> tuple[DumpStore | None, list[DumpRef] | None, LoadedManifest | None]:
+    from shared.dumpstore import DumpStore
+
+    try:
+        store = DumpStore(clients.s3(), config.aws.bucket, config.aws.prefix)
+        listed = store.list_dumps()
+    except Exception as exc:
+        _note(errors, exc, "the backups in S3")
+        return None, None, None
+    if not listed:
+        return store, listed, None
+    try:
+        return store, listed, store.load_manifest(listed[-1])
+    except Exception as exc:
+        _note(errors, exc, "the newest backup's manifest")
+        return store, listed, None
+
+
+def _ledger_part(config: Config, password: str | None,
+                 errors: list[str]) -> list[AppliedDump] | None:
+    try:
+        from desktop.engine import ledger
+        from desktop.engine.sync import connect_local
+
+        with connect_local(config.database.conninfo, password) as conn:
+            return ledger.applied_dumps(conn)
+    except Exception as exc:
+        _note(errors, exc, "the laptop database's sync history")
+        return None
+
+
+def _gaps(store: DumpStore | None, calendar: TradingCalendar, applied: list[AppliedDump],
+          pending: list[DumpRef], newest: LoadedManifest | None,
+          errors: list[str]) -> tuple[dt.date, ...]:
+    """Trading days from the newest applied dump's last day to the newest backup's last day
+    that neither an applied dump nor a pending one covers."""
+    if store is None or newest is None or newest.manifest.last_day is None:
+        return ()
+    ranges = [(a.first_day, a.last_day) for a in applied if a.first_day and a.last_day]
+    manifests = [newest]
+    if pending:
+        try:
+            manifests += [store.load_manifest(r) for r in pending
+                          if r.dump_id != newest.ref.dump_id]
+        except Exception as exc:
+            _note(errors, exc, "the pending backups' manifests")
+            return ()
+    ranges += [(m.manifest.first_day, m.manifest.last_day) for m in manifests
+               if m.manifest.first_day and m.manifest.last_day]
+    synced = [a.last_day for a in applied if a.last_day]
+    start = max(synced) if synced else min((a for a, _ in ranges), default=None)
+    end = newest.manifest.last_day
+    if start is None or start > end:
+        return ()
+    return tuple(day for day in calendar.trading_days(start, end)
+                 if not any(a <= day <= b for a, b in ranges))
+
+
+def _backup_info(loaded: LoadedManifest | None) -> BackupInfo | None:
+    if loaded is None:
+        return None
+    m = loaded.manifest
+    return BackupInfo(dump_id=m.dump_id, created_at=m.created_at, first_day=m.first_day,
+                      last_day=m.last_day, rows=m.rows, bytes=m.compressed_bytes)
+
+
+def _note(errors: list[str], exc: BaseException, part: str) -> None:
+    if isinstance(exc, MarketSyncError):
+        errors.append(sentence(exc))
+    else:  # a bug, not the trader's problem: keep the traceback in the log
+        logger.error("could not read %s", part, exc_info=exc)
+        errors.append(sentence(RuntimeError(f"could not read {part}: {exc!r}")))

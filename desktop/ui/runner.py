@@ -1,0 +1,194 @@
+"""The one runner for background work (STYLE.md: Anki's QueryOp/TaskManager).
+
+Engine calls run on a :class:`QThreadPool`; what they return, raise or report
+comes back to the UI thread as signals of a :class:`Job` that lives on the UI
+thread. A worker never touches a widget: it only emits the job's private
+signals, which Qt queues to the UI thread because the job lives there.
+
+    job = runner.run("sync", lambda ctx: engine.run(progress=ctx.report, cancel=ctx.cancel))
+    job.progressed.connect(window.show_progress)
+    job.succeeded.connect(window.show_report)
+    job.failed.connect(window.show_failure)
+"""
+
+from __future__ import annotations
+
+import logging
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal, Slot
+
+from desktop.engine.progress import CancelToken
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class JobFailure:
+    """Why a job failed: the trader's sentence, the hint, and for bugs the traceback."""
+
+    job: str
+    message: str
+    hint: str = ""
+    cancelled: bool = False
+    details: str = ""
+    kind: str = ""  # the exception's class name, e.g. "MarketHoursError"
+
+    def __str__(self) -> str:
+        return f"{self.message}\n{self.hint}" if self.hint else self.message
+
+
+class JobContext:
+    """What the work function gets: a thread-safe progress report and the cancel token."""
+
+    def __init__(self, job: Job) -> None:
+        self._job = job
+        self.cancel = job.cancel_token
+
+    def report(self, progress: object) -> None:
+        """Call from the worker with a frozen dataclass; it reaches the UI thread queued."""
+        self._job._progress.emit(progress)
+
+
+Work = Callable[[JobContext], object]
+
+
+class Job(QObject):
+    """One piece of background work, observed from the UI thread.
+
+    Signals:
+        progressed(object): a progress dataclass the work reported (UI thread).
+        succeeded(object): the work's result, usually a frozen dataclass (UI thread).
+        failed(JobFailure): the work raised; expected errors carry the trader's message.
+        finished(): after succeeded or failed, exactly once.
+    """
+
+    progressed = Signal(object)
+    succeeded = Signal(object)
+    failed = Signal(object)
+    finished = Signal()
+
+    # Emitted from the worker thread; queued to the slots below on the UI thread.
+    _progress = Signal(object)
+    _result = Signal(object)
+    _error = Signal(object)
+
+    def __init__(self, name: str, work: Work, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.name = name
+        self.work = work
+        self.cancel_token = CancelToken()
+        self.done = False
+        self.result: object = None
+        self.failure: JobFailure | None = None
+        self._progress.connect(self._on_progress)
+        self._result.connect(self._on_result)
+        self._error.connect(self._on_error)
+
+    def cancel(self) -> None:
+        """Ask the work to stop; the engine rolls back what is in flight."""
+        self.cancel_token.cancel()
+
+    def execute(self) -> None:
+        """Runs on the worker thread."""
+        from shared.errors import Cancelled, MarketSyncError
+
+        try:
+            result = self.work(JobContext(self))
+        except Cancelled as exc:
+            self._error.emit(JobFailure(self.name, exc.message, exc.hint, cancelled=True,
+                                        kind=type(exc).__name__))
+        except MarketSyncError as exc:
+            self._error.emit(JobFailure(self.name, exc.message, exc.hint,
+                                        kind=type(exc).__name__))
+        except Exception as exc:  # a bug: keep the UI alive, log the traceback
+            logger.exception("background job %s failed", self.name)
+            self._error.emit(JobFailure(self.name, f"{type(exc).__name__}: {exc}",
+                                        "this is a bug; the log has the details",
+                                        details=traceback.format_exc(),
+                                        kind=type(exc).__name__))
+        else:
+            self._result.emit(result)
+
+    @Slot(object)
+    def _on_progress(self, progress: object) -> None:
+        if not self.done:
+            self.progressed.emit(progress)
+
+    @Slot(object)
+    def _on_result(self, result: object) -> None:
+        self.done, self.result = True, result
+        self.succeeded.emit(result)
+        self.finished.emit()
+
+    @Slot(object)
+    def _on_error(self, failure: JobFailure) -> None:
+        self.done, self.failure = True, failure
+        if not failure.cancelled:
+            logger.warning("%s failed: %s", self.name, failure.message)
+        self.failed.emit(failure)
+        self.finished.emit()
+
+
+class _Task(QRunnable):
+    def __init__(self, job: Job) -> None:
+        super().__init__()
+        self.job = job
+
+    def run(self) -> None:
+        self.job.execute()
+
+
+class Runner(QObject):
+    """Runs :class:`Job` s on its own thread pool and keeps them alive until they finish.
+
+    Signals:
+        busyChanged(bool): True when the first job starts, False when the last one ends.
+    """
+
+    busyChanged = Signal(bool)
+
+    def __init__(self, parent: QObject | None = None, max_threads: int = 3) -> None:
+        super().__init__(parent)
+        self.pool = QThreadPool(self)
+        self.pool.setMaxThreadCount(max_threads)
+        self._jobs: list[Job] = []
+
+    def run(self, name: str, work: Work) -> Job:
+        job = Job(name, work, self)
+        job.finished.connect(self._forget)
+        self._jobs.append(job)
+        if len(self._jobs) == 1:
+            self.busyChanged.emit(True)
+        self.pool.start(_Task(job))
+        return job
+
+    @property
+    def jobs(self) -> tuple[Job, ...]:
+        return tuple(self._jobs)
+
+    def running(self, name: str) -> Job | None:
+        return next((j for j in self._jobs if j.name == name), None)
+
+    @Slot()
+    def _forget(self) -> None:
+        job = self.sender()
+        if isinstance(job, Job) and job in self._jobs:
+            self._jobs.remove(job)
+            job.deleteLater()
+            if not self._jobs:
+                self.busyChanged.emit(False)
+
+    def shutdown(self, timeout_ms: int = 10_000) -> bool:
+        """Cancel everything and wait for the workers (at Quit)."""
+        for job in self._jobs:
+            job.cancel()
+        return self.pool.waitForDone(timeout_ms)
+
+
+def call(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Work:
+    """A work function that ignores the context: ``runner.run("x", call(f, a))``."""
+    return lambda _ctx: fn(*args, **kwargs)

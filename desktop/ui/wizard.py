@@ -1,0 +1,469 @@
+"""The first-run wizard: from an AWS account to a provisioned stack and a laptop config.
+
+Pages: AWS credentials → where and what (region, public address, e-mail,
+app, instance type with its estimated monthly cost) → the local database
+(with a Test button) → provisioning with live progress. Answers are saved
+(without secrets) under the platform's state folder after every page and on
+close, so the wizard resumes where it was. Work that waits on the network
+runs on :class:`desktop.ui.runner.Runner`; only the UI thread touches widgets.
+
+Standalone: ``python -m desktop.ui.wizard``.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import Signal, Slot
+from PySide6.QtWidgets import (
+    QApplication,
+    QButtonGroup,
+    QComboBox,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPlainTextEdit,
+    QPushButton,
+    QRadioButton,
+    QVBoxLayout,
+    QWidget,
+    QWizard,
+    QWizardPage,
+)
+
+from desktop.ui.runner import JobContext, JobFailure, Runner
+from installer import template as tpl
+from installer.cost import calendar_year, estimate
+from installer.provision import ProvisionProgress, ProvisionRequest, ProvisionResult, trader_cidr
+from installer.wizard_state import DatabaseCheck, WizardState
+from shared.calendar import TradingCalendar, today_ist
+from shared.errors import MarketSyncError
+from shared.secrets import DATABASE_PASSWORD, AwsKeys, SecretStore
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class AwsChoice:
+    """How the wizard reaches AWS: a profile, or keys already stored in the keyring."""
+
+    region: str
+    profile: str | None
+    use_keyring_keys: bool
+
+
+ProvisionWork = Callable[[ProvisionRequest, AwsChoice, Callable[[ProvisionProgress], None]],
+                         ProvisionResult]
+
+
+@dataclass(frozen=True)
+class WizardDeps:
+    """Everything the wizard reaches outside itself; tests pass their own."""
+
+    state_dir: Path
+    config_path: Path
+    secrets: SecretStore | None
+    profiles: Callable[[], list[str]]
+    detect_ip: Callable[[], str]
+    check_database: Callable[[str, str | None], DatabaseCheck]
+    provision: ProvisionWork
+
+
+def default_deps(config_path: Path | None = None) -> WizardDeps:
+    from installer import wizard_state
+    from shared.paths import AppPaths, resolve_config_path
+    from shared.secrets import SecretStoreError
+
+    try:
+        secrets: SecretStore | None = SecretStore.default()
+    except SecretStoreError as exc:
+        logger.warning("%s", exc.message)
+        secrets = None
+    config_path = config_path or resolve_config_path(None)
+    return WizardDeps(
+        state_dir=AppPaths.default().state_dir, config_path=config_path, secrets=secrets,
+        profiles=wizard_state.aws_profiles, detect_ip=wizard_state.detect_public_ip,
+        check_database=wizard_state.check_database,
+        provision=lambda request, choice, report: run_provisioning(
+            request, choice, report, config_path, secrets))
+
+
+def run_provisioning(request: ProvisionRequest, choice: AwsChoice,
+                     report: Callable[[ProvisionProgress], None], config_path: Path,
+                     secrets: SecretStore | None, endpoint_url: str | None = None,
+                     wheel: Path | None = None) -> ProvisionResult:
+    """The engine call the provisioning page runs (on a worker thread)."""
+    from installer.provision import Provisioner
+    from shared.aws import AwsClients
+    from shared.config import AwsConfig
+
+    aws = AwsConfig(region=choice.region, bucket="", profile=choice.profile,
+                    endpoint_url=endpoint_url)
+    keys = secrets.aws_keys() if (secrets is not None and choice.use_keyring_keys) else None
+    clients = AwsClients.with_keys(aws, keys) if keys else AwsClients(aws)
+    return Provisioner(clients, request, config_path, secrets=secrets, profile=choice.profile,
+                       wheel=wheel).run(report)
+
+
+def _form(page: QWizardPage) -> QFormLayout:
+    layout = QFormLayout(page)
+    return layout
+
+
+class CredentialsPage(QWizardPage):
+    def __init__(self, wizard: SetupWizard) -> None:
+        super().__init__()
+        self.w = wizard
+        self.setTitle("AWS credentials")
+        self.setSubTitle("Use a profile from your AWS configuration, or enter an access key: "
+                         "it goes to the OS keyring, never into a file.")
+        self.use_profile = QRadioButton("A profile from the AWS configuration")
+        self.use_keys = QRadioButton("An access key (stored in the OS keyring)")
+        group = QButtonGroup(self)
+        group.addButton(self.use_profile)
+        group.addButton(self.use_keys)
+        self.profile = QComboBox()
+        self.profile.setEditable(True)
+        self.key_id = QLineEdit()
+        self.key_id.setPlaceholderText("AKIA…")
+        self.secret = QLineEdit()
+        self.secret.setEchoMode(QLineEdit.EchoMode.Password)
+        self.message = QLabel()
+        self.message.setWordWrap(True)
+        layout = _form(self)
+        layout.addRow(self.use_profile)
+        layout.addRow("Profile:", self.profile)
+        layout.addRow(self.use_keys)
+        layout.addRow("Access key ID:", self.key_id)
+        layout.addRow("Secret access key:", self.secret)
+        layout.addRow(self.message)
+        self.use_profile.toggled.connect(self._enable)
+        self.use_keys.toggled.connect(self._enable)
+
+    def initializePage(self) -> None:
+        state = self.w.state
+        self.profile.clear()
+        try:
+            self.profile.addItems(self.w.deps.profiles())
+        except Exception as exc:  # a broken ~/.aws/config must not stop the wizard
+            self.message.setText(f"Could not read the AWS profiles: {exc}")
+        if state.profile:
+            self.profile.setCurrentText(state.profile)
+        (self.use_keys if state.credentials == "keys" else self.use_profile).setChecked(True)
+        self._enable()
+
+    @Slot()
+    def _enable(self) -> None:
+        keys = self.use_keys.isChecked()
+        self.profile.setEnabled(not keys)
+        self.key_id.setEnabled(keys)
+        self.secret.setEnabled(keys)
+
+    def validatePage(self) -> bool:
+        if self.use_keys.isChecked():
+            stored = self.w.deps.secrets.aws_keys() if self.w.deps.secrets else None
+            key_id, secret = self.key_id.text().strip(), self.secret.text().strip()
+            if self.w.deps.secrets is None:
+                self.message.setText("There is no usable OS keyring here: use a profile.")
+                return False
+            if key_id and secret:
+                self.w.deps.secrets.set_aws_keys(AwsKeys(key_id, secret))
+                self.secret.clear()
+            elif stored is None:
+                self.message.setText("Enter the access key ID and the secret access key.")
+                return False
+            self.w.update_state(credentials="keys", profile="")
+        else:
+            if not self.profile.currentText().strip():
+                self.message.setText("Choose a profile.")
+                return False
+            self.w.update_state(credentials="profile", profile=self.profile.currentText().strip())
+        return True
+
+
+class StackPage(QWizardPage):
+    def __init__(self, wizard: SetupWizard) -> None:
+        super().__init__()
+        self.w = wizard
+        self.setTitle("Your stack")
+        self.setSubTitle("Where it runs, who may reach it, where alarms go, and what it costs.")
+        self.region = QLineEdit()
+        self.ip = QLineEdit()
+        self.detect = QPushButton("Detect")
+        self.email = QLineEdit()
+        self.app_source = QLineEdit()
+        self.app_source.setPlaceholderText("https://github.com/you/market-app.git or s3://…")
+        self.instance_type = QComboBox()
+        self.instance_type.addItems(list(tpl.INSTANCE_TYPES))
+        self.cost = QLabel()
+        self.cost.setWordWrap(True)
+        self.message = QLabel()
+        self.message.setWordWrap(True)
+        ip_row = QHBoxLayout()
+        ip_row.addWidget(self.ip)
+        ip_row.addWidget(self.detect)
+        holder = QWidget()
+        holder.setLayout(ip_row)
+        layout = _form(self)
+        layout.addRow("Region:", self.region)
+        layout.addRow("Your public IP:", holder)
+        layout.addRow("E-mail for alarms:", self.email)
+        layout.addRow("Market app:", self.app_source)
+        layout.addRow("Instance type:", self.instance_type)
+        layout.addRow(self.cost)
+        layout.addRow(self.message)
+        self.detect.clicked.connect(self.detect_ip)
+        self.instance_type.currentTextChanged.connect(self.show_cost)
+        self._calendar = TradingCalendar.load()
+
+    def initializePage(self) -> None:
+        state = self.w.state
+        self.region.setText(state.region)
+        self.ip.setText(state.public_ip)
+        self.email.setText(state.email)
+        self.app_source.setText(state.app_source)
+        self.instance_type.setCurrentText(state.instance_type)
+        self.show_cost(self.instance_type.currentText())
+        if not state.public_ip:
+            self.detect_ip()
+
+    @Slot()
+    def detect_ip(self) -> None:
+        self.detect.setEnabled(False)
+        self.message.setText("Detecting your public address…")
+        detect = self.w.deps.detect_ip
+        job = self.w.runner.run("detect-ip", lambda _ctx: detect())
+        job.succeeded.connect(self._detected)
+        job.failed.connect(self._detect_failed)
+
+    @Slot(object)
+    def _detected(self, ip: object) -> None:
+        self.detect.setEnabled(True)
+        if not self.ip.text().strip():
+            self.ip.setText(str(ip))
+        self.message.setText(f"Detected {ip}; change it if it is not the address your laptop "
+                             "uses.")
+
+    @Slot(object)
+    def _detect_failed(self, failure: JobFailure) -> None:
+        self.detect.setEnabled(True)
+        self.message.setText(f"{failure.message}. Type it in.")
+
+    @Slot(str)
+    def show_cost(self, instance_type: str) -> None:
+        year = calendar_year(self._calendar, today_ist())
+        est = estimate(instance_type, self._calendar, year)
+        self.cost.setText(f"Estimated ${est.total_usd:.2f} a month for {instance_type} "
+                          f"(instance {est.instance_hours_per_month:.0f} h on "
+                          f"{est.trading_days_per_month:.1f} trading days, disk, S3, transfer, "
+                          "alarms; list prices — an estimate).")
+
+    def validatePage(self) -> bool:
+        try:
+            trader_cidr(self.ip.text())
+        except MarketSyncError as exc:
+            self.message.setText(exc.message)
+            return False
+        request = ProvisionRequest(alert_email=self.email.text().strip(),
+                                   trader_ip=self.ip.text().strip(),
+                                   app_source=self.app_source.text().strip(),
+                                   instance_type=self.instance_type.currentText())
+        try:
+            request.validate()
+        except MarketSyncError as exc:
+            self.message.setText(exc.message)
+            return False
+        if not self.app_source.text().strip():
+            self.message.setText("Say where the market app comes from.")
+            return False
+        self.w.update_state(region=self.region.text().strip() or "ap-south-1",
+                            public_ip=self.ip.text().strip(), email=self.email.text().strip(),
+                            app_source=self.app_source.text().strip(),
+                            instance_type=self.instance_type.currentText())
+        return True
+
+
+class DatabasePage(QWizardPage):
+    def __init__(self, wizard: SetupWizard) -> None:
+        super().__init__()
+        self.w = wizard
+        self.setTitle("This laptop's database")
+        self.setSubTitle("Where the dumps are merged. The password goes to the OS keyring.")
+        self.conninfo = QLineEdit()
+        self.password = QLineEdit()
+        self.password.setEchoMode(QLineEdit.EchoMode.Password)
+        self.test = QPushButton("Test")
+        self.result = QLabel()
+        self.result.setWordWrap(True)
+        layout = _form(self)
+        layout.addRow("Connection:", self.conninfo)
+        layout.addRow("Password:", self.password)
+        layout.addRow(self.test)
+        layout.addRow(self.result)
+        self.test.clicked.connect(self.run_test)
+
+    def initializePage(self) -> None:
+        self.conninfo.setText(self.w.state.conninfo)
+
+    @Slot()
+    def run_test(self) -> None:
+        self.test.setEnabled(False)
+        self.result.setText("Connecting…")
+        check, conninfo = self.w.deps.check_database, self.conninfo.text().strip()
+        password = self.password.text() or None
+        job = self.w.runner.run("test-database", lambda _ctx: check(conninfo, password))
+        job.succeeded.connect(self._tested)
+        job.failed.connect(self._test_failed)
+
+    @Slot(object)
+    def _tested(self, check: DatabaseCheck) -> None:
+        self.test.setEnabled(True)
+        self.result.setText(("✓ " if check.ok else "✗ ") + check.message)
+
+    @Slot(object)
+    def _test_failed(self, failure: JobFailure) -> None:
+        self.test.setEnabled(True)
+        self.result.setText("✗ " + failure.message)
+
+    def validatePage(self) -> bool:
+        if self.password.text() and self.w.deps.secrets is not None:
+            self.w.deps.secrets.set(DATABASE_PASSWORD, self.password.text())
+            self.password.clear()
+        self.w.update_state(conninfo=self.conninfo.text().strip())
+        return True
+
+
+class ProvisionPage(QWizardPage):
+    """Signals:
+        provisioned(object): the ProvisionResult, when the stack is ready.
+    """
+
+    provisioned = Signal(object)
+
+    def __init__(self, wizard: SetupWizard) -> None:
+        super().__init__()
+        self.w = wizard
+        self.setTitle("Provision")
+        self.setSubTitle("Creates or updates the stack; this takes a few minutes. You can close "
+                         "the wizard and run it again: it picks up where AWS is.")
+        self.start = QPushButton("Provision")
+        self.log = QPlainTextEdit()
+        self.log.setReadOnly(True)
+        self.status = QLabel()
+        self.status.setWordWrap(True)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.start)
+        layout.addWidget(self.log)
+        layout.addWidget(self.status)
+        self.start.clicked.connect(self.run)
+        self.result: ProvisionResult | None = None
+        self.setCommitPage(True)
+
+    def isComplete(self) -> bool:
+        return self.result is not None
+
+    @Slot()
+    def run(self) -> None:
+        state = self.w.state
+        request = ProvisionRequest(alert_email=state.email, trader_ip=state.public_ip,
+                                   app_source=state.app_source, region=state.region,
+                                   instance_type=state.instance_type,
+                                   database_conninfo=state.conninfo)
+        choice = AwsChoice(region=state.region, profile=state.profile or None,
+                           use_keyring_keys=state.credentials == "keys")
+        provision = self.w.deps.provision
+        self.start.setEnabled(False)
+        self.status.setText("Working…")
+
+        def work(ctx: JobContext) -> ProvisionResult:
+            return provision(request, choice, ctx.report)
+
+        job = self.w.runner.run("provision", work)
+        job.progressed.connect(self._progress)
+        job.succeeded.connect(self._done)
+        job.failed.connect(self._failed)
+
+    @Slot(object)
+    def _progress(self, step: ProvisionProgress) -> None:
+        self.log.appendPlainText(step.message)
+        for change in step.changes:
+            self.log.appendPlainText("  " + change.describe())
+
+    @Slot(object)
+    def _done(self, result: ProvisionResult) -> None:
+        self.result = result
+        self.w.update_state(provisioned=True)
+        self.status.setText(f"Ready: bucket {result.bucket}, instance "
+                            f"{result.instance_id or '-'}. Confirm the e-mail AWS sent to "
+                            "get alarms.")
+        self.completeChanged.emit()
+        self.provisioned.emit(result)
+
+    @Slot(object)
+    def _failed(self, failure: JobFailure) -> None:
+        self.start.setEnabled(True)
+        self.status.setText(f"{failure.message}\n{failure.hint}".strip())
+
+
+class SetupWizard(QWizard):
+    """The first-run wizard. Signals: see :class:`ProvisionPage`."""
+
+    PAGES = ("credentials", "stack", "database", "provision")
+
+    def __init__(self, deps: WizardDeps, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.deps = deps
+        self.state = WizardState.load(deps.state_dir)
+        self.runner = Runner(self)
+        self.setWindowTitle("Set up market-sync on AWS")
+        self.credentials_page = CredentialsPage(self)
+        self.stack_page = StackPage(self)
+        self.database_page = DatabasePage(self)
+        self.provision_page = ProvisionPage(self)
+        for index, page in enumerate((self.credentials_page, self.stack_page,
+                                      self.database_page, self.provision_page)):
+            self.setPage(index, page)
+        self.setStartId(min(max(self.state.page, 0), len(self.PAGES) - 1))
+        self.currentIdChanged.connect(self._remember_page)
+
+    def update_state(self, **changes: Any) -> None:
+        self.state = replace(self.state, **changes)
+        self.state.save(self.deps.state_dir)
+
+    @Slot(int)
+    def _remember_page(self, page: int) -> None:
+        if page >= 0:
+            self.update_state(page=page)
+
+    def done(self, result: int) -> None:
+        self.state.save(self.deps.state_dir)
+        self.runner.shutdown(timeout_ms=2000)
+        super().done(result)
+
+
+def run_wizard(app: QApplication, config_path: Path) -> bool:
+    """Show the wizard until the trader finishes or closes it; True once provisioned."""
+    del app  # the running QApplication; the wizard's dialog loop uses it
+    wizard = SetupWizard(default_deps(config_path))
+    finished = wizard.exec() == QWizard.DialogCode.Accepted
+    return finished and config_path.exists()
+
+
+def main(argv: list[str] | None = None) -> int:
+    from shared.logsetup import configure_cli_logging
+
+    configure_cli_logging(0)
+    app = QApplication.instance() or QApplication(argv or sys.argv)
+    wizard = SetupWizard(default_deps())
+    wizard.show()
+    return int(app.exec())
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

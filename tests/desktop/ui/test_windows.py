@@ -1,0 +1,192 @@
+"""The windows over the real engine: a sync with progress and cancel, conflicts (filter,
+export, put back), history. moto S3 + EC2 and throwaway PostgreSQL underneath."""
+
+from __future__ import annotations
+
+import csv
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PySide6.QtCore import QItemSelectionModel
+from PySide6.QtWidgets import QMessageBox
+from pytestqt.qtbot import QtBot
+
+from desktop.engine import merge
+from desktop.engine.progress import SyncProgress
+from desktop.ui.controller import AppController
+from desktop.ui.shell import Shell
+from desktop.ui.viewmodel import TrayState
+from tests.desktop.ui.conftest import OFFSCREEN_LIMITS, TrayWorld, dispose, fixed_clock
+
+WAIT = 30_000
+pytestmark = pytest.mark.qt_log_ignore(OFFSCREEN_LIMITS)
+
+
+@pytest.fixture
+def shell(qtbot: QtBot, tray_world: TrayWorld) -> Iterator[Shell]:
+    controller = AppController(tray_world.config)
+    controller.clock = fixed_clock()
+    shell = Shell(controller, use_tray=False)
+    yield shell
+    dispose(shell)
+
+
+def three_days(world: TrayWorld, rows: int = 300) -> None:
+    for day in ("2025-06-11", "2025-06-12", "2025-06-13"):
+        world.ticks(day, rows)
+        world.backup(day)
+
+
+def run_sync(qtbot: QtBot, shell: Shell) -> Any:
+    with qtbot.waitSignal(shell.controller.syncFinished, timeout=WAIT) as blocker:
+        shell.sync_now()
+    return blocker.args[0]
+
+
+def test_sync_now_shows_progress_and_the_report(qtbot: QtBot, tray_world: TrayWorld,
+                                                shell: Shell) -> None:
+    three_days(tray_world)
+    states: list[TrayState] = []
+    shell.controller.viewChanged.connect(lambda v: states.append(v.state))
+    progress: list[SyncProgress] = []
+
+    with qtbot.waitSignal(shell.controller.syncStarted, timeout=WAIT) as started:
+        shell.sync_now()
+    started.args[0].progressed.connect(progress.append)
+    with qtbot.waitSignal(shell.controller.syncFinished, timeout=WAIT) as finished:
+        pass
+
+    window = shell.sync_window
+    assert window is not None and window.isVisible()
+    assert finished.args[0].ok and finished.args[0].applied == 3
+    assert tray_world.laptop_count() == 900
+    assert TrayState.SYNCING in states
+    assert {p.phase for p in progress} >= {"downloading", "applying"}
+    assert window.heading.text() == "Sync finished"
+    assert "3 of 3 pending dump(s) applied" in window.result.toPlainText()
+    assert window.total_bar.value() == 1000
+    assert "rows" in window.total_detail.text() and "MB" in window.total_detail.text()
+    assert not window.cancel_button.isEnabled()
+    assert any(n.title == "Sync finished" for n in shell.notifier.shown)
+    assert "3 dumps applied, 900 new rows" in shell.controller.view.last_sync_line
+
+
+def test_cancel_rolls_the_dump_in_flight_back(qtbot: QtBot, tray_world: TrayWorld,
+                                              shell: Shell, monkeypatch: pytest.MonkeyPatch
+                                              ) -> None:
+    tray_world.ticks("2025-06-12", 200)
+    tray_world.backup("2025-06-12")
+    tray_world.ticks("2025-06-13", 200)
+    tray_world.backup("2025-06-13")
+    original = merge.DumpApplier.apply_part
+
+    def slow_apply(self: merge.DumpApplier, *args: Any, **kwargs: Any) -> Any:
+        if self.dump_id.startswith("20250613"):
+            time.sleep(1.0)  # time for the trader to press Cancel mid-merge
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(merge.DumpApplier, "apply_part", slow_apply)
+
+    def press_cancel(p: SyncProgress) -> None:
+        window = shell.sync_window
+        if window is not None and p.dump_index == 2 and p.phase == "applying" and \
+                window.cancel_button.isEnabled():
+            window.cancel_button.click()
+
+    with qtbot.waitSignal(shell.controller.syncStarted, timeout=WAIT) as started:
+        shell.sync_now()
+    started.args[0].progressed.connect(press_cancel)
+    with qtbot.waitSignal(shell.controller.syncFinished, timeout=WAIT) as finished:
+        pass
+
+    assert finished.args[0].cancelled
+    window = shell.sync_window
+    assert window is not None and window.heading.text() == "Sync cancelled"
+    applied = tray_world.world.laptop("SELECT dump_id FROM market_sync.applied_dumps")
+    assert [row[0][:8] for row in applied] == ["20250612"]
+    days = tray_world.world.laptop("SELECT DISTINCT run_date::text FROM my_schema.ticks")
+    assert days == [("2025-06-12",)]  # nothing of the 13th's dump was kept
+    assert tray_world.laptop_count() == 200
+    assert not any(n.title == "Sync failed" for n in shell.notifier.shown)
+    assert shell.controller.view.state is not TrayState.SYNCING
+
+
+def make_conflicts(world: TrayWorld) -> None:
+    world.ticks("2025-06-12", 10)
+    world.ticks("2025-06-12", 10, token=738561)
+    world.backup("2025-06-12")
+    world.world.sync()
+    world.world.laptop("UPDATE my_schema.ticks SET last_price = 999 WHERE volume IN (1, 2)")
+    world.world.instance("UPDATE my_schema.ticks SET volume = volume + 1000 "
+                         "WHERE volume IN (1, 2) AND instrument_token = 256265")
+    world.backup("2025-06-13")
+
+
+def test_conflicts_window_filters_exports_and_puts_the_local_version_back(
+        qtbot: QtBot, tray_world: TrayWorld, shell: Shell, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    make_conflicts(tray_world)
+    outcome = run_sync(qtbot, shell)
+    assert outcome.conflicts == 4  # every laptop edit; two also changed on the server
+    assert any(n.key == "conflicts" for n in shell.notifier.shown)
+    assert shell.controller.view.state is TrayState.ATTENTION
+
+    window = shell.show_conflicts()
+    qtbot.waitUntil(lambda: len(window.records) == 4, timeout=WAIT)
+    assert shell.controller.view.state is not TrayState.ATTENTION  # seen
+    columns = {line.column for line in window.model.lines}
+    assert columns == {"last_price", "volume"}
+    by_column = {(line.conflict_id, line.column): line for line in window.model.lines}
+    some = next(line for line in window.model.lines if line.column == "last_price")
+    assert float(some.local) == 999 and float(some.incoming) != 999 and some.winner == "incoming"
+    assert len(by_column) == 6
+
+    window.set_filter(table="my_schema.ticks")
+    assert len(window.visible_rows()) == 6
+    dump = window.records[0].dump_id
+    window.set_filter(dump=dump)
+    assert all(row[1] == dump for row in window.visible_rows())
+    assert window.dump_box.count() == 2  # All + the one dump that had conflicts
+
+    exported = tmp_path / "conflicts.csv"
+    assert window.export_csv(exported) == 6
+    with exported.open() as fh:
+        rows = list(csv.DictReader(fh))
+    assert {r["column"] for r in rows} == {"last_price", "volume"}
+    assert {float(r["laptop_value"]) for r in rows if r["column"] == "last_price"} == {999}
+
+    target = some.conflict_id
+    row = next(r for r in range(window.proxy.rowCount())
+               if window.proxy.index(r, 0).data() == str(target))
+    window.view.selectionModel().select(
+        window.proxy.index(row, 0),
+        QItemSelectionModel.SelectionFlag.ClearAndSelect | QItemSelectionModel.SelectionFlag.Rows)
+    assert window.selected_ids() == (target,)
+    assert window.restore_button.isEnabled()
+    monkeypatch.setattr(QMessageBox, "question",
+                        lambda *_a, **_k: QMessageBox.StandardButton.Yes)
+    window.restore_button.click()
+    qtbot.waitUntil(lambda: any(r.id == target and r.restored_at for r in window.records),
+                    timeout=WAIT)
+    kept = tray_world.world.laptop("SELECT count(*) FROM my_schema.ticks WHERE last_price = 999")
+    assert kept == [(1,)]  # the one put back; the other three stay the server's
+    assert any(line.restored for line in window.model.lines if line.conflict_id == target)
+
+
+def test_history_lists_applied_dumps_with_counts(qtbot: QtBot, tray_world: TrayWorld,
+                                                 shell: Shell) -> None:
+    window = shell.show_history()
+    qtbot.waitUntil(lambda: "No dumps applied yet" in window.summary.text(), timeout=WAIT)
+    three_days(tray_world, rows=40)
+    run_sync(qtbot, shell)
+
+    window.refreshRequested.emit()
+    qtbot.waitUntil(lambda: window.model.rowCount() == 3, timeout=WAIT)
+    newest = window.model.rows[0]
+    assert newest[0].startswith("20250613")
+    assert newest[4] == "40"  # new rows of the newest dump (the overlap day is unchanged)
+    assert "3 dumps applied" in window.summary.text()
+    assert "120 new rows" in window.summary.text()
