@@ -240,7 +240,8 @@ class DumpApplier:
         logger.info("created table %s from the dump's column list", spec.name)
 
     # -- parts -----------------------------------------------------------------------------
-    def apply_part(self, plan: TablePlan, part: Part, path: Path, counts: TableCounts) -> None:
+    def apply_part(self, plan: TablePlan, part: Part, fetch: Callable[[], Path],
+                   counts: TableCounts) -> None:
         day_key = part.day.isoformat() if part.day else "*"
         previous = ledger.applied_part(self.conn, plan.label, day_key)
         if previous is not None and previous.content_sha256 == part.content_sha256:
@@ -261,7 +262,7 @@ class DumpApplier:
             local = self._scalar(sql.SQL("SELECT count(*) FROM {} WHERE {}").format(
                 plan.ident, plan.in_range(part)))
         writers: tuple[int, ...]
-        if local == 0 and self._try_direct_copy(plan, part, path):
+        if local == 0 and self._try_direct_copy(plan, part, fetch()):
             counts.new += part.rows
             counts.parts_copied += 1
             # A COPY in a savepoint writes with the subtransaction's xid: read it back.
@@ -269,7 +270,7 @@ class DumpApplier:
                                .format(plan.ident, plan.in_range(part))) if part.rows else None
             writers = (xid,) if xid is not None else ()
         else:
-            self._merge(plan, part, path, counts)
+            self._merge(plan, part, fetch(), counts)
             counts.parts_merged += 1
             current = self._scalar(sql.SQL("SELECT pg_current_xact_id()::text::bigint % {}")
                                    .format(sql.Literal(2**32)))
@@ -339,8 +340,19 @@ class DumpApplier:
             "WHERE {fk} IS NULL OR ROW({s_cmp}) IS DISTINCT FROM ROW({t_cmp})"
         ).format(changes=changes, scols=plan.cols("s"), fk=first_key,
                  new=sql.Identifier(NEW_FLAG), local=sql.Identifier(LOCAL_COL),
-                 stage=stage, target=plan.ident, match=plan.key_match("s", "t"),
+                 stage=stage, target=self._day_rows(plan, part),
+                 match=plan.key_match("s", "t"),
                  s_cmp=plan.comparable("s"), t_cmp=plan.comparable("t")))
+        self.conn.execute(sql.SQL("ANALYZE {}").format(changes))
+        if part.day is not None and plan.spec.watermark is not None:
+            # The join above saw only the part's day: a "new" key may still exist on another
+            # day of the laptop table. Probe those (usually few) through the key index.
+            self.conn.execute(sql.SQL(
+                "UPDATE {changes} c SET {new} = false, {local} = to_jsonb(t.*) "
+                "FROM {target} t WHERE c.{new} AND {match}"
+            ).format(changes=changes, new=sql.Identifier(NEW_FLAG),
+                     local=sql.Identifier(LOCAL_COL), target=plan.ident,
+                     match=plan.key_match("t", "c")))
         row = self.conn.execute(sql.SQL(
             "SELECT count(*) FILTER (WHERE {new}), count(*) FILTER (WHERE NOT {new}) FROM {c}"
         ).format(new=sql.Identifier(NEW_FLAG), c=changes)).fetchone()
@@ -374,6 +386,13 @@ class DumpApplier:
         counts.new += new
         counts.diverged += diverged + local_only
         counts.unchanged += part.rows - new - diverged
+
+    @staticmethod
+    def _day_rows(plan: TablePlan, part: Part) -> sql.Composable:
+        """The laptop's rows of the part's day (the whole table for a snapshot part)."""
+        if part.day is None or plan.spec.watermark is None:
+            return plan.ident
+        return sql.SQL("(SELECT * FROM {} WHERE {})").format(plan.ident, plan.in_range(part))
 
     def _snapshot_local_only(self, plan: TablePlan, part: Part, stage: sql.Identifier) -> int:
         """Snapshot tables: local rows whose key the server no longer has."""

@@ -35,6 +35,7 @@ class DumpReport:
     download_seconds: float
     apply_seconds: float
     tables: tuple[TableReport, ...]
+    downloaded_bytes: int = 0  # re-sent days the laptop holds unchanged are not downloaded
 
     @property
     def new(self) -> int:
@@ -51,7 +52,8 @@ class DumpReport:
     def to_json(self) -> dict[str, Any]:
         return {"dump_id": self.dump_id, "status": self.status,
                 "first_day": _iso(self.first_day), "last_day": _iso(self.last_day),
-                "bytes": self.bytes, "new": self.new, "unchanged": self.unchanged,
+                "bytes": self.bytes, "downloaded_bytes": self.downloaded_bytes,
+                "new": self.new, "unchanged": self.unchanged,
                 "diverged": self.diverged, "download_seconds": round(self.download_seconds, 3),
                 "apply_seconds": round(self.apply_seconds, 3),
                 "tables": [t.to_json() for t in self.tables]}
@@ -100,7 +102,8 @@ class SyncReport:
             span = f"{d.first_day} … {d.last_day}" if d.first_day else "snapshot"
             lines.append(f"{d.dump_id} ({span}): {d.status}: {d.new:,} new, "
                          f"{d.unchanged:,} unchanged, {d.diverged:,} diverged "
-                         f"[{d.bytes / 1e6:.1f} MB, download {d.download_seconds:.1f} s, "
+                         f"[{d.downloaded_bytes / 1e6:.1f} of {d.bytes / 1e6:.1f} MB downloaded "
+                         f"in {d.download_seconds:.1f} s, "
                          f"merge {d.apply_seconds:.1f} s]")
             for t in d.tables:
                 how = ", ".join(f"{n} {w}" for n, w in ((t.parts_copied, "copied"),

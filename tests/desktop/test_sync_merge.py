@@ -48,6 +48,18 @@ def test_daily_increments_under_a_faked_clock_arrive_exactly(world: World) -> No
     assert report.dumps[1].new == 50 and report.dumps[1].unchanged == 50
 
 
+def test_a_resent_day_the_laptop_holds_unchanged_is_not_downloaded(world: World) -> None:
+    add_ticks(world, "2026-11-19")
+    world.backup(at_ist("2026-11-19"))
+    world.sync()
+    add_ticks(world, "2026-11-20")
+    world.backup(at_ist("2026-11-20"))
+    report = world.sync()
+    new_day = world.store.load_manifest(world.store.list_dumps()[-1]).manifest.tables[0].parts[1]
+    assert report.dumps[0].tables[0].parts_skipped == 1
+    assert report.dumps[0].downloaded_bytes == new_day.bytes < report.dumps[0].bytes
+
+
 def test_missed_day_is_picked_up_by_the_next_backup(world: World) -> None:
     add_ticks(world, "2026-11-18")
     world.backup(at_ist("2026-11-18"))
@@ -171,5 +183,20 @@ def test_local_edits_on_a_resent_unchanged_day_are_not_skipped(world: World) -> 
     report = world.sync(ConflictPolicy.SERVER_WINS)
     ticks = report.dumps[0].tables[0]
     assert ticks.parts_skipped == 0 and ticks.parts_merged == 1
+    assert report.dumps[0].downloaded_bytes == report.dumps[0].bytes  # fetched when needed
     assert (ticks.new, ticks.diverged) == (5 + 1, 1)
+    assert laptop_equals_instance(world)
+
+
+def test_a_key_that_moved_to_another_day_is_diverged_not_duplicated(world: World) -> None:
+    add_ticks(world, "2026-11-20", 10)
+    world.backup(at_ist("2026-11-20"))
+    world.sync()
+    # The server re-files one tick under the 23rd (the key has no run_date in it).
+    world.instance("UPDATE my_schema.ticks SET run_date = '2026-11-23' WHERE volume = 50")
+    add_ticks(world, "2026-11-23", 3)
+    world.backup(at_ist("2026-11-23"))
+    report = world.sync(ConflictPolicy.SERVER_WINS)
+    assert report.exit_code == 0, report.summary()
+    assert report.dumps[0].diverged == 1
     assert laptop_equals_instance(world)

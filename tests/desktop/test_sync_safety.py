@@ -236,3 +236,19 @@ def test_unreachable_laptop_database_is_one_clear_error(world: World) -> None:
         engine.run()
     assert "cannot connect to the laptop database" in str(info.value)
     assert isinstance(info.value, psycopg.Error) is False
+
+
+def test_damaged_resent_day_fetched_late_still_rolls_the_dump_back(world: World) -> None:
+    # The laptop edited the 19th, so the re-sent 19th (not downloaded up front: the ledger
+    # holds it unchanged) is fetched during the apply and found damaged: nothing is kept.
+    world.laptop("UPDATE my_schema.ticks SET volume = -1 WHERE volume = 7")
+    key, doc = newest_manifest(world)
+    part = doc["tables"][0]["parts"][0]  # type: ignore[index]
+    part_key = key.rsplit("/", 1)[0] + "/" + part["file"]
+    body = bytearray(world.s3.get_object(Bucket=world.bucket, Key=part_key)["Body"].read())
+    body[len(body) // 2] ^= 0xFF
+    world.s3.put_object(Bucket=world.bucket, Key=part_key, Body=bytes(body))
+    before = laptop_state(world)
+    report = world.sync()
+    assert report.exit_code == 1 and report.error and "checksum" in report.error
+    assert laptop_state(world) == before
