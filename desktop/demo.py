@@ -17,7 +17,9 @@ import http.server
 import importlib
 import json
 import logging
+import os
 import shutil
+import sys
 import tempfile
 import threading
 import uuid
@@ -263,6 +265,9 @@ def tray_available() -> str | None:
         return f"the tray cannot load: {exc}"
     if importlib.util.find_spec("PySide6") is None:
         return "the tray needs PySide6 (pip install 'market-sync[desktop]')"
+    if (sys.platform.startswith("linux") and not os.environ.get("QT_QPA_PLATFORM")
+            and not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY")):
+        return "there is no display here for the tray (neither DISPLAY nor WAYLAND_DISPLAY)"
     return None
 
 
