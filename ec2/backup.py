@@ -202,6 +202,7 @@ class BackupAgent:
         tables: list[TableDump] = []
         results: list[TableBackup] = []
         overall_min: dt.date | None = None
+        overall_max: dt.date | None = None
         with conn, tempfile.TemporaryDirectory(prefix="market-sync-backup-") as work:
             # One snapshot for every table; a stable row order gives stable content hashes.
             conn.execute("SET LOCAL synchronize_seqscans = off")
@@ -212,15 +213,19 @@ class BackupAgent:
                 tables.append(table)
                 results.append(TableBackup(str(spec.name), table.rows, table.compressed_bytes,
                                            len(table.parts)))
-                low = table.watermark_min
+                low, high = table.watermark_min, table.watermark_max
                 if low and (overall_min is None or low < overall_min):
                     overall_min = low
+                if high and (overall_max is None or high > overall_max):
+                    overall_max = high
             conn.rollback()
         start = first_day or overall_min or today
         manifest = Manifest(
             dump_id=dump_id, previous_dump_id=previous_id, created_at=now,
             source=Source(self.instance_id, database, server_version), kind=kind,
-            first_day=start, last_day=max(today, start), tables=tuple(tables),
+            # A watermark after today (clock skew, a bad row) still lies inside the range.
+            first_day=start, last_day=max(today, start, overall_max or start),
+            tables=tuple(tables),
         )
         key = self.store.put_manifest(manifest)
         elapsed = time.monotonic() - started

@@ -238,6 +238,9 @@ def parse_config(text: str, path: Path) -> Config:
     aws = _Section(loader, "aws", root.get("aws", dict, what="a table [aws]"),
                    {"region", "profile", "endpoint_url", "bucket", "prefix", "instance_id"})
     prefix = aws.get("prefix", str, "")
+    if prefix.startswith("/") or "//" in prefix:
+        raise loader.error("aws", "prefix", f"prefix {prefix!r} would make S3 keys with "
+                           "empty path segments", 'write it like "prod/" (no leading slash)')
     if prefix and not prefix.endswith("/"):
         prefix += "/"
     endpoint = aws.get("endpoint_url", str, None)
@@ -316,7 +319,8 @@ def _parse_agent(loader: _Loader, root: _Section) -> AgentConfig:
     agent = _Section(loader, "agent", root.get("agent", dict, {}),
                      {"sns_topic_arn", "imds_url", "metric_namespace", "power_off_after_backup"})
     imds_url = agent.get("imds_url", str, IMDS_URL).rstrip("/")
-    if imds_url not in _IMDS_URLS and not imds_url.startswith(("http://127.", "http://localhost:")):
+    loopback = _endpoint_allowed(imds_url) and not imds_url.startswith("https://")
+    if imds_url not in _IMDS_URLS and not loopback:
         raise loader.error("agent", "imds_url", f"imds_url {imds_url!r} is not EC2's metadata "
                            "service", f"leave it out (default {IMDS_URL}); tests use 127.0.0.1")
     topic = agent.get("sns_topic_arn", str, None)

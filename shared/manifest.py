@@ -327,6 +327,14 @@ def parse_manifest(raw: bytes, where: str = "") -> Manifest:
     names = [t.name for t in tables]
     if len(names) != len(set(names)):
         raise r.fail("tables", "name the same table twice")
+    for i, table in enumerate(tables):
+        if table.watermark_min and table.watermark_max and \
+                table.watermark_min > table.watermark_max:
+            raise r.fail(f"tables[{i}]", "has watermark_min after watermark_max")
+        for j, part in enumerate(table.parts):
+            if part.day and first and last and not first <= part.day <= last:
+                raise r.fail(f"tables[{i}].parts[{j}].day", f"{part.day} is outside the "
+                             f"dump's range {first} … {last}")
     files = [p.file for t in tables for p in t.parts]
     if len(files) != len(set(files)):
         raise r.fail("tables", "name the same part file twice")

@@ -200,3 +200,13 @@ def test_a_key_that_moved_to_another_day_is_diverged_not_duplicated(world: World
     assert report.exit_code == 0, report.summary()
     assert report.dumps[0].diverged == 1
     assert laptop_equals_instance(world)
+
+
+def test_a_row_dated_after_today_still_travels(world: World) -> None:
+    add_ticks(world, "2026-11-20", 5)
+    add_ticks(world, "2026-11-25", 2)  # a bad run_date on the instance, after "today"
+    result = world.backup(at_ist("2026-11-20"))
+    assert str(result.last_day) == "2026-11-25"
+    report = world.sync()
+    assert report.exit_code == 0, report.summary()
+    assert laptop_equals_instance(world)

@@ -409,3 +409,19 @@ def test_malformed_files_are_config_errors_never_other_exceptions(text: str) -> 
     error = config_error(text)
 
     assert str(PATH) in error.message
+
+
+@pytest.mark.parametrize("url", ["http://127.evil.example", "http://localhost.evil.example",
+                                 "https://169.254.169.254"])
+def test_agent_imds_url_must_be_ec2s_or_loopback(tmp_path: Path, url: str) -> None:
+    text = ('[aws]\nbucket = "b"\n[database]\nconninfo = "dbname=x"\n'
+            f'[agent]\nimds_url = "{url}"\n')
+    with pytest.raises(ConfigError, match="imds_url"):
+        parse_config(text, tmp_path / "agent.toml")
+
+
+@pytest.mark.parametrize("prefix", ["/prod/", "prod//x/"])
+def test_prefix_with_empty_path_segments_is_refused(tmp_path: Path, prefix: str) -> None:
+    text = f'[aws]\nbucket = "b"\nprefix = "{prefix}"\n[database]\nconninfo = "dbname=x"\n'
+    with pytest.raises(ConfigError, match="prefix"):
+        parse_config(text, tmp_path / "config.toml")

@@ -356,6 +356,9 @@ def test_bad_value_is_named_by_its_field_path(change: Callable[[dict[str, Any]],
 
 def test_range_of_one_day_is_accepted() -> None:
     doc = {**sample_doc(), "range": {"first": "2025-10-21", "last": "2025-10-21"}}
+    for table in doc["tables"]:
+        for part in table["parts"]:
+            part["day"] = part["day"] and "2025-10-21"
 
     assert parse_manifest(encode(doc)).covered_days() == (dt.date(2025, 10, 21),) * 2
 
@@ -477,3 +480,10 @@ def test_new_dump_id_is_accepted_by_the_reader() -> None:
 def test_dump_folder_is_dated_by_the_dump_id_under_the_prefix() -> None:
     assert dump_folder("prod/", "20251021T103000Z-0a1b2c3d") == (
         "prod/dumps/2025/10/21/20251021T103000Z-0a1b2c3d/")
+
+
+def test_part_outside_the_dump_range_is_refused() -> None:
+    doc = {**sample_doc(), "range": {"first": "2025-10-22", "last": "2025-10-23"}}
+
+    with pytest.raises(ManifestError, match=r"parts\[0\]\.day .* outside the dump's range"):
+        parse_manifest(encode(doc))
