@@ -4,6 +4,10 @@ Each part (the instance, the app's health, the newest backup in S3, the laptop's
 ledger) is read independently: a part that fails becomes one sentence in
 :attr:`StatusSnapshot.errors` and the others are still shown. Light to import:
 boto3 and psycopg are loaded inside :func:`collect_status`.
+
+:meth:`StatusSnapshot.from_json` reads back what :meth:`StatusSnapshot.to_json`
+wrote, without boto3 or psycopg: the tray polls through a child process
+(``python -m desktop.worker status``) and rebuilds the snapshot from its JSON.
 """
 
 from __future__ import annotations
@@ -53,6 +57,60 @@ class BackupInfo:
                 "rows": self.rows, "bytes": self.bytes}
 
 
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> BackupInfo:
+        return cls(dump_id=data["dump_id"], created_at=_moment(data["created_at"]),
+                   first_day=_date(data["first_day"]), last_day=_date(data["last_day"]),
+                   rows=int(data["rows"]), bytes=int(data["bytes"]))
+
+
+@dataclass(frozen=True)
+class LedgerEntry:
+    """One applied dump as the ledger lists it, read back from JSON.
+
+    The same fields and JSON as :class:`desktop.engine.ledger.AppliedDump`, without
+    importing the ledger (and psycopg with it): what the tray holds of a child's answer.
+    """
+
+    dump_id: str
+    previous_dump_id: str | None
+    kind: str
+    first_day: dt.date | None
+    last_day: dt.date | None
+    policy: str
+    rows_new: int
+    rows_unchanged: int
+    rows_diverged: int
+    bytes: int
+    counts: dict[str, Any]
+    download_seconds: float
+    apply_seconds: float
+    applied_at: dt.datetime
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> LedgerEntry:
+        return cls(
+            dump_id=data["dump_id"], previous_dump_id=data["previous_dump_id"],
+            kind=data["kind"], first_day=_date(data["first_day"]),
+            last_day=_date(data["last_day"]), policy=data["policy"],
+            rows_new=int(data["rows_new"]), rows_unchanged=int(data["rows_unchanged"]),
+            rows_diverged=int(data["rows_diverged"]), bytes=int(data["bytes"]),
+            counts=dict(data["tables"]), download_seconds=float(data["download_seconds"]),
+            apply_seconds=float(data["apply_seconds"]), applied_at=_moment(data["applied_at"]))
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "dump_id": self.dump_id, "previous_dump_id": self.previous_dump_id,
+            "kind": self.kind, "first_day": _day(self.first_day),
+            "last_day": _day(self.last_day), "policy": self.policy,
+            "rows_new": self.rows_new, "rows_unchanged": self.rows_unchanged,
+            "rows_diverged": self.rows_diverged, "bytes": self.bytes, "tables": self.counts,
+            "download_seconds": round(self.download_seconds, 3),
+            "apply_seconds": round(self.apply_seconds, 3),
+            "applied_at": self.applied_at.isoformat(),
+        }
+
+
 @dataclass(frozen=True)
 class StatusSnapshot:
     """One look at everything. ``None`` means that part could not be read (see ``errors``)
@@ -62,7 +120,7 @@ class StatusSnapshot:
     health: AppHealth | None
     schedule: ScheduleInfo
     newest_backup: BackupInfo | None
-    last_sync: AppliedDump | None
+    last_sync: AppliedDump | LedgerEntry | None  # LedgerEntry when read back from JSON
     pending_dumps: int
     gaps: tuple[dt.date, ...]
     errors: tuple[str, ...]
@@ -87,6 +145,33 @@ class StatusSnapshot:
             "errors": list(self.errors),
             "collected_at": self.collected_at.isoformat(),
         }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> StatusSnapshot:
+        """What :meth:`to_json` wrote (``market-sync status --json``), read back.
+
+        Raises KeyError, TypeError or ValueError when ``data`` is not such a document.
+        """
+        inst, health, sched = data["instance"], data["health"], data["schedule"]
+        return cls(
+            instance=None if inst is None else InstanceState(
+                instance_id=inst["instance_id"], state=inst["state"],
+                public_ip=inst["public_ip"], launch_time=_moment_or_none(inst["launch_time"]),
+                instance_type=inst["instance_type"], seen_at=_moment(inst["seen_at"])),
+            health=None if health is None else AppHealth(
+                ok=bool(health["ok"]), status=health["status"], detail=health["detail"],
+                checked_at=_moment(health["checked_at"])),
+            schedule=ScheduleInfo(_moment_or_none(sched["next_start"]),
+                                  _moment_or_none(sched["next_stop"])),
+            newest_backup=None if data["newest_backup"] is None
+            else BackupInfo.from_json(data["newest_backup"]),
+            last_sync=None if data["last_sync"] is None
+            else LedgerEntry.from_json(data["last_sync"]),
+            pending_dumps=int(data["pending_dumps"]),
+            gaps=tuple(dt.date.fromisoformat(d) for d in data["gaps"]),
+            errors=tuple(str(e) for e in data["errors"]),
+            collected_at=_moment(data["collected_at"]),
+            backup_missing=bool(data["backup_missing"]))
 
     def summary(self) -> str:
         """The same facts as text, one line each (``market-sync status``)."""
@@ -119,6 +204,21 @@ class StatusSnapshot:
 
 def _day(value: dt.date | None) -> str | None:
     return value.isoformat() if value else None
+
+
+def _date(value: str | None) -> dt.date | None:
+    return dt.date.fromisoformat(value) if value else None
+
+
+def _moment(value: str) -> dt.datetime:
+    moment = dt.datetime.fromisoformat(value)
+    if moment.tzinfo is None:
+        raise ValueError(f"{value!r} has no time zone")
+    return moment
+
+
+def _moment_or_none(value: str | None) -> dt.datetime | None:
+    return _moment(value) if value else None
 
 
 def _days(first: dt.date | None, last: dt.date | None) -> str:

@@ -14,6 +14,7 @@ from PySide6.QtWidgets import QApplication
 
 from desktop.ui.controller import AppController
 from desktop.ui.icons import state_icon
+from desktop.ui.refcounts import guard_singletons
 from desktop.ui.shell import Shell
 from desktop.ui.single import SingleInstance, server_name
 from desktop.ui.viewmodel import TrayState
@@ -26,6 +27,7 @@ logger = logging.getLogger(__name__)
 
 
 def application() -> QApplication:
+    guard_singletons()  # before anything counts on them (see desktop/ui/refcounts.py)
     app = QApplication.instance()
     if not isinstance(app, QApplication):
         app = QApplication(sys.argv[:1])
@@ -64,7 +66,7 @@ def run_tray(config: Config, *, demo: DemoWorld | None = None) -> int:
         shell.show_status()
     # Ctrl+C in a terminal quits cleanly (Python sees the signal between timer ticks).
     signal.signal(signal.SIGINT, lambda *_: shell.quit())
-    heartbeat = QTimer()
+    heartbeat = QTimer(shell)
     heartbeat.timeout.connect(lambda: None)
     heartbeat.start(500)
     logger.info("tray started (config %s, tray %s)", config.path, shell.use_tray)
@@ -72,8 +74,9 @@ def run_tray(config: Config, *, demo: DemoWorld | None = None) -> int:
         return app.exec()
     finally:
         heartbeat.stop()
-        shell.controller.shutdown()
         single.release()
+        shell.dispose()  # children ended, windows and tray deleted before the interpreter exits
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def run_first_run(path: Path) -> int:

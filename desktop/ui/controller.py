@@ -1,5 +1,8 @@
 """The tray's brain: polls the engine, runs actions through the runner, keeps one view.
 
+Every engine call is a child process (:meth:`Runner.spawn`): the tray itself stays
+light and its UI thread never waits for the engine.
+
 The tray icon, its menu, the status window and the notifications all listen to
 :class:`AppController`; none of them calls the engine.
 """
@@ -15,7 +18,7 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import QObject, QTimer, Signal, Slot
 
 from desktop.ui import services
-from desktop.ui.runner import Job, JobContext, JobFailure, Runner
+from desktop.ui.runner import BaseJob, JobFailure, Runner
 from desktop.ui.viewmodel import SyncOutcome, TrayState, TrayView, derive_view
 from shared.config import Config
 
@@ -81,7 +84,7 @@ class AppController(QObject):
 
     Signals:
         viewChanged(TrayView): the icon, menu and status window redraw from this.
-        syncStarted(Job): a sync began; the progress window follows the job.
+        syncStarted(BaseJob): a sync began; the progress window follows the job.
         syncFinished(SyncOutcome): a sync ended (applied, failed or cancelled).
         notice(Notice): something to tell the trader (the notifier filters by level).
         configChanged(Config): Settings saved a new configuration.
@@ -108,12 +111,13 @@ class AppController(QObject):
         self.snapshot: StatusSnapshot | None = None
         self.poll_error: str | None = None
         self.progress: SyncProgress | None = None
-        self.sync_job: Job | None = None
+        self.sync_job: BaseJob | None = None
         self.last_sync: SyncOutcome | None = None
         self.busy: str | None = None
         self.conflicts_seen = True
         self.view: TrayView = derive_view(None)
-        self._poll_job: Job | None = None
+        self._poll_job: BaseJob | None = None
+        self.closing = False
         self._notified: dict[str, str] = {}
         self.poller = Poller(self)
         self.poller.due.connect(self.poll)
@@ -122,11 +126,10 @@ class AppController(QObject):
     @Slot()
     def poll(self) -> None:
         """Ask the engine for a fresh status (off the UI thread); ignored if one is running."""
-        if self._poll_job is not None:
+        if self._poll_job is not None or self.closing:
             return
         self.poller.stop()
-        config, clock = self.config, self.clock
-        job = self.runner.run("status", lambda _ctx: services.poll_status(config, clock))
+        job = self.runner.spawn(services.poll_status(self.config, self.clock))
         job.succeeded.connect(self._polled)
         job.failed.connect(self._poll_failed)
         self._poll_job = job
@@ -161,8 +164,7 @@ class AppController(QObject):
     # -- instance --------------------------------------------------------------------------
     @Slot()
     def start_instance(self) -> None:
-        config, clock = self.config, self.clock
-        self._instance_action("starting", lambda _ctx: services.start_instance(config, clock))
+        self._instance_action("starting", services.start_instance(self.config, self.clock))
 
     @Slot()
     def stop_instance(self) -> None:
@@ -173,15 +175,13 @@ class AppController(QObject):
         self._stop(True)
 
     def _stop(self, force: bool) -> None:
-        config, clock = self.config, self.clock
-        self._instance_action("stopping",
-                              lambda _ctx: services.stop_instance(config, force, clock))
+        self._instance_action("stopping", services.stop_instance(self.config, force, self.clock))
 
-    def _instance_action(self, what: str, work: Callable[[JobContext], object]) -> None:
+    def _instance_action(self, what: str, call: services.WorkerCall) -> None:
         if self.busy:
             return
         self.busy = what
-        job = self.runner.run(what, work)
+        job = self.runner.spawn(call, what)
         job.succeeded.connect(self._instance_done)
         job.failed.connect(self._instance_failed)
         self._refresh()
@@ -204,15 +204,10 @@ class AppController(QObject):
 
     # -- sync ------------------------------------------------------------------------------
     @Slot()
-    def sync_now(self) -> Job | None:
+    def sync_now(self) -> BaseJob | None:
         if self.sync_job is not None:
             return self.sync_job
-        config = self.config
-
-        def work(ctx: JobContext) -> SyncReport:
-            return services.run_sync(config, ctx.report, ctx.cancel)
-
-        job = self.runner.run("sync", work)
+        job = self.runner.spawn(services.run_sync(self.config))
         job.progressed.connect(self._sync_progress)
         job.succeeded.connect(self._sync_done)
         job.failed.connect(self._sync_failed)
@@ -305,5 +300,7 @@ class AppController(QObject):
         return self.view.state
 
     def shutdown(self) -> None:
+        """Stop polling; cancel what runs and wait for the children (Quit)."""
+        self.closing = True
         self.poller.stop()
         self.runner.shutdown()

@@ -19,7 +19,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop.ui.runner import Job, JobFailure
+from desktop.ui.runner import BaseJob, JobFailure
 from desktop.ui.viewmodel import sync_fraction
 
 if TYPE_CHECKING:
@@ -54,7 +54,7 @@ class SyncWindow(QWidget):
         super().__init__(parent)
         self.setWindowTitle("Sync — market-sync")
         self.setMinimumWidth(520)
-        self.job: Job | None = None
+        self.job: BaseJob | None = None
         self.last: SyncProgress | None = None
         self.report: SyncReport | None = None
         self._samples: collections.deque[tuple[float, int, int]] = collections.deque(maxlen=40)
@@ -106,7 +106,7 @@ class SyncWindow(QWidget):
         layout.addWidget(buttons)
         self.cancel_button.setEnabled(False)
 
-    def follow(self, job: Job) -> None:
+    def follow(self, job: BaseJob) -> None:
         self.job, self.last, self.report = job, None, None
         self._samples.clear()
         self.heading.setText("Syncing…")

@@ -1,11 +1,13 @@
 """The one runner for background work (STYLE.md: Anki's QueryOp/TaskManager).
 
-Engine calls run on a :class:`QThreadPool`; what they return, raise or report
-comes back to the UI thread as signals of a :class:`Job` that lives on the UI
-thread. A worker never touches a widget: it only emits the job's private
-signals, which Qt queues to the UI thread because the job lives there.
+Engine work runs in a child process (:meth:`Runner.spawn`, a
+:class:`~desktop.ui.childjob.ChildJob` over ``python -m desktop.worker``): the tray
+never imports boto3 or psycopg and never competes for its GIL with a merge.
+Light work that needs no engine (the first-run wizard's steps) can still run on
+the runner's :class:`QThreadPool` (:meth:`Runner.run`). Either way what the work
+returns, raises or reports comes back to the UI thread as the same signals:
 
-    job = runner.run("sync", lambda ctx: engine.run(progress=ctx.report, cancel=ctx.cancel))
+    job = runner.spawn(services.run_sync(config))
     job.progressed.connect(window.show_progress)
     job.succeeded.connect(window.show_report)
     job.failed.connect(window.show_failure)
@@ -15,13 +17,16 @@ from __future__ import annotations
 
 import logging
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal, Slot
 
 from desktop.engine.progress import CancelToken
+
+if TYPE_CHECKING:
+    from desktop.ui.services import WorkerCall
 
 logger = logging.getLogger(__name__)
 
@@ -56,7 +61,7 @@ class JobContext:
 Work = Callable[[JobContext], object]
 
 
-class Job(QObject):
+class BaseJob(QObject):
     """One piece of background work, observed from the UI thread.
 
     Signals:
@@ -71,19 +76,42 @@ class Job(QObject):
     failed = Signal(object)
     finished = Signal()
 
+    def __init__(self, name: str, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.name = name
+        self.done = False
+        self.result: object = None
+        self.failure: JobFailure | None = None
+
+    def cancel(self) -> None:
+        """Ask the work to stop; the engine rolls back what is in flight."""
+        raise NotImplementedError
+
+    def _succeed(self, result: object) -> None:
+        self.done, self.result = True, result
+        self.succeeded.emit(result)
+        self.finished.emit()
+
+    def _fail(self, failure: JobFailure) -> None:
+        self.done, self.failure = True, failure
+        if not failure.cancelled:
+            logger.warning("%s failed: %s", self.name, failure.message)
+        self.failed.emit(failure)
+        self.finished.emit()
+
+
+class Job(BaseJob):
+    """Work on the runner's thread pool (only for work that needs no engine)."""
+
     # Emitted from the worker thread; queued to the slots below on the UI thread.
     _progress = Signal(object)
     _result = Signal(object)
     _error = Signal(object)
 
     def __init__(self, name: str, work: Work, parent: QObject | None = None) -> None:
-        super().__init__(parent)
-        self.name = name
+        super().__init__(name, parent)
         self.work = work
         self.cancel_token = CancelToken()
-        self.done = False
-        self.result: object = None
-        self.failure: JobFailure | None = None
         self._progress.connect(self._on_progress)
         self._result.connect(self._on_result)
         self._error.connect(self._on_error)
@@ -120,17 +148,11 @@ class Job(QObject):
 
     @Slot(object)
     def _on_result(self, result: object) -> None:
-        self.done, self.result = True, result
-        self.succeeded.emit(result)
-        self.finished.emit()
+        self._succeed(result)
 
     @Slot(object)
     def _on_error(self, failure: JobFailure) -> None:
-        self.done, self.failure = True, failure
-        if not failure.cancelled:
-            logger.warning("%s failed: %s", self.name, failure.message)
-        self.failed.emit(failure)
-        self.finished.emit()
+        self._fail(failure)
 
 
 class _Task(QRunnable):
@@ -142,8 +164,16 @@ class _Task(QRunnable):
         self.job.execute()
 
 
+def worker_command() -> tuple[str, ...]:
+    """This interpreter running the worker module (tests substitute their own)."""
+    import sys
+
+    return (sys.executable, "-m", "desktop.worker")
+
+
 class Runner(QObject):
-    """Runs :class:`Job` s on its own thread pool and keeps them alive until they finish.
+    """Runs jobs (child processes, or work on its thread pool) and keeps them alive until
+    they finish.
 
     Signals:
         busyChanged(bool): True when the first job starts, False when the last one ends.
@@ -151,42 +181,69 @@ class Runner(QObject):
 
     busyChanged = Signal(bool)
 
-    def __init__(self, parent: QObject | None = None, max_threads: int = 3) -> None:
+    def __init__(self, parent: QObject | None = None, max_threads: int = 3,
+                 worker: Sequence[str] | None = None) -> None:
         super().__init__(parent)
         self.pool = QThreadPool(self)
         self.pool.setMaxThreadCount(max_threads)
-        self._jobs: list[Job] = []
+        self.worker = tuple(worker) if worker else worker_command()
+        self._jobs: list[BaseJob] = []
 
     def run(self, name: str, work: Work) -> Job:
+        """Run ``work`` on the thread pool (never engine work: that is :meth:`spawn`)."""
         job = Job(name, work, self)
+        self._track(job)
+        self.pool.start(_Task(job))
+        return job
+
+    def spawn(self, call: WorkerCall, name: str | None = None) -> BaseJob:
+        """Run one worker operation in a child process."""
+        from desktop.ui.childjob import ChildJob
+
+        job = ChildJob(name or call.operation, (*self.worker, call.operation, *call.arguments),
+                       call, self)
+        self._track(job)
+        job.start()
+        return job
+
+    def _track(self, job: BaseJob) -> None:
         job.finished.connect(self._forget)
         self._jobs.append(job)
         if len(self._jobs) == 1:
             self.busyChanged.emit(True)
-        self.pool.start(_Task(job))
-        return job
 
     @property
-    def jobs(self) -> tuple[Job, ...]:
+    def jobs(self) -> tuple[BaseJob, ...]:
         return tuple(self._jobs)
 
-    def running(self, name: str) -> Job | None:
+    def running(self, name: str) -> BaseJob | None:
         return next((j for j in self._jobs if j.name == name), None)
 
     @Slot()
     def _forget(self) -> None:
         job = self.sender()
-        if isinstance(job, Job) and job in self._jobs:
+        if isinstance(job, BaseJob) and job in self._jobs:
             self._jobs.remove(job)
             job.deleteLater()
             if not self._jobs:
                 self.busyChanged.emit(False)
 
     def shutdown(self, timeout_ms: int = 10_000) -> bool:
-        """Cancel everything and wait for the workers (at Quit)."""
-        for job in self._jobs:
+        """Cancel everything and wait for the threads and the child processes (at Quit).
+
+        A child that has not ended within ``timeout_ms`` is killed; its transaction dies
+        with it. Blocks the UI thread, which is what Quit wants: nothing outlives the app.
+        """
+        from desktop.ui.childjob import ChildJob
+
+        jobs = list(self._jobs)
+        for job in jobs:
             job.cancel()
-        return self.pool.waitForDone(timeout_ms)
+        ok = self.pool.waitForDone(timeout_ms)
+        for job in jobs:
+            if isinstance(job, ChildJob):
+                ok = job.wait_ended(timeout_ms) and ok
+        return ok
 
 
 def call(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Work:

@@ -144,15 +144,9 @@ class SettingsDialog(QDialog):
     @Slot()
     def test_database(self) -> None:
         conninfo, password = self.conninfo.text(), self.password.text()
-        config = self.config
         self.test_button.setEnabled(False)
         self.test_result.setText("Connecting…")
-
-        def work(_ctx: object) -> services.DatabaseCheck:
-            return services.check_database(conninfo, password or
-                                           services.database_password(config))
-
-        job = self.runner.run("test database", work)
+        job = self.runner.spawn(services.check_database(self.config, conninfo, password))
         job.succeeded.connect(self._tested)
         job.failed.connect(self._test_failed)
 

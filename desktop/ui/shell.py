@@ -16,7 +16,7 @@ from PySide6.QtWidgets import QApplication, QMessageBox, QSystemTrayIcon, QWidge
 
 from desktop.ui import services
 from desktop.ui.controller import AppController
-from desktop.ui.runner import Job, JobFailure
+from desktop.ui.runner import BaseJob, JobFailure
 
 if TYPE_CHECKING:
     from desktop.autostart import Autostart
@@ -99,7 +99,7 @@ class Shell(QObject):
         self.show_progress()
 
     @Slot(object)
-    def _sync_started(self, job: Job) -> None:
+    def _sync_started(self, job: BaseJob) -> None:
         self._sync_window().follow(job)
 
     @Slot()
@@ -122,21 +122,18 @@ class Shell(QObject):
         return self.conflicts_window
 
     @Slot()
-    def load_conflicts(self) -> Job:
+    def load_conflicts(self) -> BaseJob:
         assert self.conflicts_window is not None
-        config = self.controller.config
-        job = self.controller.runner.run("conflicts",
-                                         lambda _ctx: services.load_conflicts(config))
+        job = self.controller.runner.spawn(services.load_conflicts(self.controller.config))
         job.succeeded.connect(self.conflicts_window.show_conflicts)
         job.failed.connect(self.conflicts_window.show_failure)
         return job
 
     @Slot(tuple)
-    def restore_conflicts(self, ids: tuple[int, ...]) -> Job:
+    def restore_conflicts(self, ids: tuple[int, ...]) -> BaseJob:
         assert self.conflicts_window is not None
-        config = self.controller.config
-        job = self.controller.runner.run("restore",
-                                         lambda _ctx: services.restore_conflicts(config, ids))
+        job = self.controller.runner.spawn(services.restore_conflicts(self.controller.config,
+                                                                      ids))
         job.succeeded.connect(self.load_conflicts)
         job.failed.connect(self.conflicts_window.show_failure)
         job.failed.connect(self.load_conflicts)
@@ -154,10 +151,9 @@ class Shell(QObject):
         return self.history_window
 
     @Slot()
-    def load_history(self) -> Job:
+    def load_history(self) -> BaseJob:
         assert self.history_window is not None
-        config = self.controller.config
-        job = self.controller.runner.run("history", lambda _ctx: services.load_history(config))
+        job = self.controller.runner.spawn(services.load_history(self.controller.config))
         job.succeeded.connect(self.history_window.show_history)
         job.failed.connect(self.history_window.show_failure)
         return job
@@ -234,6 +230,26 @@ class Shell(QObject):
         app = QApplication.instance()
         if app is not None:
             app.quit()
+
+    def dispose(self) -> None:
+        """Tear everything down now, in order, not whenever the interpreter gets to it:
+        the children ended (cancelled, waited for, killed if need be), the tray hidden,
+        every window and the controller deleted while the QApplication still exists."""
+        from PySide6.QtCore import QCoreApplication, QEvent
+
+        self.quitting = True
+        self.controller.shutdown()
+        if self.tray is not None:
+            self.tray.hide()
+        for window in (self.sync_window, self.conflicts_window, self.history_window,
+                       self.settings_dialog, self.status_window):
+            if window is not None:
+                window.hide()
+                window.deleteLater()
+        self.sync_window = self.conflicts_window = self.history_window = None
+        self.settings_dialog, self.status_window = None, None
+        self.controller.deleteLater()  # the shell, the tray and the runner are its children
+        QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
 
     @Slot()
     def on_failure(self, failure: JobFailure) -> None:

@@ -189,6 +189,44 @@ def test_to_json_is_one_json_object_with_every_part(world: World, app: AppServer
     assert doc["gaps"] == [] and doc["backup_missing"] is False
 
 
+def test_from_json_reads_back_every_part_of_to_json(world: World, app: AppServer) -> None:
+    instance_id = launch(ec2_client(world.endpoint))
+    day_of_ticks(world, MONDAY)
+    world.backup(at_ist(MONDAY))
+    world.sync()
+    config = config_for(world, instance_id=instance_id, health_url=app.url("/health"))
+    status = collect(config, at(MONDAY, 17))
+
+    back = StatusSnapshot.from_json(json.loads(json.dumps(status.to_json())))
+
+    assert back.to_json() == status.to_json()
+    assert back.instance == status.instance and back.health == status.health
+    assert back.schedule == status.schedule and back.newest_backup == status.newest_backup
+    assert back.last_sync is not None and status.last_sync is not None
+    assert back.last_sync.dump_id == status.last_sync.dump_id
+    assert back.last_sync.applied_at == status.last_sync.applied_at
+    assert back.summary() == status.summary()
+    assert StatusSnapshot.from_json(back.to_json()) == back
+
+
+def test_from_json_keeps_errors_gaps_and_a_missing_backup(world: World) -> None:
+    day_of_ticks(world, "2026-11-20")
+    world.backup(at_ist("2026-11-20"))
+    status = collect(config_for(world, instance_id=None), at(MONDAY, 17))
+    assert status.errors and status.gaps and status.backup_missing
+
+    back = StatusSnapshot.from_json(json.loads(json.dumps(status.to_json())))
+
+    assert back == dataclasses.replace(status, last_sync=None) and back.last_sync is None
+    assert back.to_json() == status.to_json()
+
+
+@pytest.mark.parametrize("document", [{}, {"ok": True}, {"instance": "running"}])
+def test_from_json_refuses_what_is_not_a_status(document: dict[str, Any]) -> None:
+    with pytest.raises((KeyError, TypeError, ValueError)):
+        StatusSnapshot.from_json(document)
+
+
 def test_summary_has_one_line_per_part(world: World) -> None:
     day_of_ticks(world, MONDAY)
     world.backup(at_ist(MONDAY))
@@ -214,7 +252,7 @@ def test_sentence_is_message_then_hint() -> None:
 
 
 @pytest.mark.parametrize("module", ["desktop.status", "desktop.instance", "desktop.autostart",
-                                    "desktop.demo"])
+                                    "desktop.demo", "desktop.worker", "desktop.ui.services"])
 def test_importing_for_the_tray_loads_no_boto3_or_psycopg(module: str) -> None:
     probe = ("import importlib, sys; importlib.import_module(sys.argv[1]); "
              "print(sorted(m for m in sys.modules if m.split('.')[0] in "

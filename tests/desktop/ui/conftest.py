@@ -12,10 +12,15 @@ from typing import Any
 import pytest
 from keyring.backend import KeyringBackend
 
+from desktop.ui.refcounts import guard_singletons
 from shared.config import Config
 from shared.devtools.motoserver import MotoServer
 from tests.desktop.ec2_world import AppServer, at, ec2_client, laptop_config, launch
 from tests.helpers import TICKS_DDL, World
+
+# PySide6 6.12.0 on CPython 3.11 under-counts None/True/False: without this, a test session
+# can abort at exit (bool_dealloc) after every test passed. See desktop/ui/refcounts.py.
+guard_singletons()
 
 # A Saturday: outside market hours, so Stop needs no force and nothing depends on today.
 SATURDAY = at("2025-06-14", 11, 0)
@@ -105,19 +110,9 @@ OFFSCREEN_LIMITS = (r"This plugin does not support (raise|propagateSizeHints)\(\
 
 
 def dispose(shell: Any) -> None:
-    """Tear a Shell down now (windows, controller, runner), not whenever the GC runs."""
+    """Tear a Shell down now (children, windows, controller, runner), not whenever the GC
+    runs: what ``run_tray`` does at Quit."""
     import gc
 
-    from PySide6.QtCore import QCoreApplication, QEvent
-
-    shell.controller.shutdown()
-    if shell.tray is not None:
-        shell.tray.hide()
-    for window in (shell.sync_window, shell.conflicts_window, shell.history_window,
-                   shell.settings_dialog, shell.status_window):
-        if window is not None:
-            window.hide()
-            window.deleteLater()
-    shell.controller.deleteLater()
-    QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+    shell.dispose()
     gc.collect()

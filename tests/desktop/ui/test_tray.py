@@ -3,12 +3,17 @@ throwaway PostgreSQL), the menu rebuilt on open, polling back-off."""
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from PySide6.QtGui import QImage
 from pytestqt.qtbot import QtBot
 
+from desktop.ui import services
 from desktop.ui.controller import AppController, Poller
 from desktop.ui.icons import state_pixmap
 from desktop.ui.shell import Shell
@@ -187,3 +192,74 @@ def test_polling_backs_off_on_errors_and_recovers(qtbot: QtBot) -> None:
     assert poller.interval_ms == 30_000
     assert poller.timer.isActive()
     poller.stop()
+
+
+def poll_with_worker(qtbot: QtBot, shell: Shell, code: str) -> list[str]:
+    """Poll through a stand-in worker (``python -c code``); the attention lines after it."""
+    shell.controller.runner.worker = (sys.executable, "-c", code)
+    poll(qtbot, shell.controller)
+    return list(shell.controller.view.attention)
+
+
+@pytest.mark.parametrize(("code", "sentence"), [
+    ("import sys; sys.exit(3)",
+     "The background worker stopped with exit code 3 without an answer."),
+    ("raise RuntimeError('boom')",
+     "The background worker stopped with exit code 1 without an answer."),
+    ("print('{\"result\": {\"instance\": 1}}')",
+     "The background worker's answer could not be read."),
+    ("print('not json'); import sys; sys.exit(0)",
+     "The background worker stopped with exit code 0 without an answer."),
+    ("import json; print(json.dumps({'error': {'message': 'The keyring is locked.', "
+     "'hint': 'unlock it', 'kind': 'SecretStoreError', 'cancelled': False}})); exit(1)",
+     "The keyring is locked."),
+])
+def test_a_worker_failure_is_attention_with_one_sentence(qtbot: QtBot, shell: Shell, code: str,
+                                                         sentence: str) -> None:
+    attention = poll_with_worker(qtbot, shell, code)
+
+    assert shell.controller.view.state is TrayState.ATTENTION
+    assert attention == [sentence]
+    assert "Traceback" not in shell.controller.view.tooltip
+    assert shell.controller.poller.failures == 1
+
+
+def test_a_worker_that_hangs_is_stopped_after_the_timeout(qtbot: QtBot, shell: Shell,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(services, "STATUS_TIMEOUT_MS", 1_000)
+
+    attention = poll_with_worker(qtbot, shell, "import time; time.sleep(60)")
+
+    assert attention == ["The status request took longer than 1 s and was stopped."]
+    assert shell.controller.view.state is TrayState.ATTENTION
+
+
+def test_the_tray_process_never_imports_boto3_or_psycopg(qtbot: QtBot,
+                                                         tray_world: TrayWorld) -> None:
+    """A real tray in a process of its own: a poll through the worker, every window built;
+    the engine's heavy modules stay in the child."""
+    probe = """
+import json, sys
+from pathlib import Path
+from desktop.ui.app import application, start_shell
+from shared.config import load_config
+app = application()
+shell = start_shell(load_config(Path(sys.argv[1])), use_tray=False)
+for show in (shell.show_status, shell.show_progress, shell.show_history, shell.show_conflicts,
+             shell.show_settings):
+    show()
+controller = shell.controller
+while controller.snapshot is None or controller.runner.jobs:
+    app.processEvents()
+state = controller.view.state_line
+shell.dispose()
+print(json.dumps({"state": state, "heavy": sorted(
+    m for m in sys.modules if m.split(".")[0] in ("boto3", "botocore", "psycopg"))}))
+"""
+    done = subprocess.run([sys.executable, "-c", probe, str(tray_world.config.path)],
+                          capture_output=True, text=True, timeout=120,
+                          cwd=Path(__file__).resolve().parents[3])
+    assert done.returncode == 0, done.stderr
+    answer = json.loads(done.stdout.strip().splitlines()[-1])
+    assert "running" in answer["state"]
+    assert answer["heavy"] == []

@@ -4,7 +4,7 @@ export, put back), history. moto S3 + EC2 and throwaway PostgreSQL underneath.""
 from __future__ import annotations
 
 import csv
-import time
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,7 +14,6 @@ from PySide6.QtCore import QItemSelectionModel
 from PySide6.QtWidgets import QMessageBox
 from pytestqt.qtbot import QtBot
 
-from desktop.engine import merge
 from desktop.engine.progress import SyncProgress
 from desktop.ui.controller import AppController
 from desktop.ui.shell import Shell
@@ -75,20 +74,13 @@ def test_sync_now_shows_progress_and_the_report(qtbot: QtBot, tray_world: TrayWo
 
 
 def test_cancel_rolls_the_dump_in_flight_back(qtbot: QtBot, tray_world: TrayWorld,
-                                              shell: Shell, monkeypatch: pytest.MonkeyPatch
-                                              ) -> None:
+                                              shell: Shell) -> None:
     tray_world.ticks("2025-06-12", 200)
     tray_world.backup("2025-06-12")
     tray_world.ticks("2025-06-13", 200)
     tray_world.backup("2025-06-13")
-    original = merge.DumpApplier.apply_part
-
-    def slow_apply(self: merge.DumpApplier, *args: Any, **kwargs: Any) -> Any:
-        if self.dump_id.startswith("20250613"):
-            time.sleep(1.0)  # time for the trader to press Cancel mid-merge
-        return original(self, *args, **kwargs)
-
-    monkeypatch.setattr(merge.DumpApplier, "apply_part", slow_apply)
+    # The child merges the 13th's dump slowly: time for the trader to press Cancel mid-merge.
+    shell.controller.runner.worker = (sys.executable, "-m", "tests.desktop.ui.slow_worker")
 
     def press_cancel(p: SyncProgress) -> None:
         window = shell.sync_window

@@ -1,0 +1,405 @@
+"""The tray's engine work, in a child process: ``python -m desktop.worker OP``.
+
+The tray never imports boto3 or psycopg and never shares its GIL with the
+engine: every status poll, sync, start/stop, conflicts, history, put-back and
+database test runs here, one child process per operation.
+
+Protocol (all UTF-8, one JSON object per line):
+
+* stdin, first line: the request, ``{"config": <base64 pickle of the tray's Config>,
+  "now": <ISO time or null>, "password": <str or null>}``; with ``--config PATH`` the
+  config is read from that file instead and no request line is read.
+  Every later line ``cancel`` (and end of file: the tray went away) cancels the
+  operation's :class:`~desktop.engine.progress.CancelToken`; so do SIGTERM and SIGINT.
+  The engine rolls back the dump in flight; a killed child leaves nothing either, the
+  merge's transaction dies with its connection.
+* stdout: ``{"progress": {...}}`` per :class:`SyncProgress` (sync only; the engine
+  throttles), then exactly one last line, ``{"result": {...}}`` (exit 0) or
+  ``{"error": {"message", "hint", "kind", "cancelled"}}`` (exit 1).
+* stderr: log lines; the tray copies them into its own log.
+
+The second half of this module is the tray's side: the light records the answers
+are read back into (no boto3, no psycopg, no Qt).
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import datetime as dt
+import json
+import logging
+import os
+import pickle
+import signal
+import sys
+import threading
+import traceback
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
+
+from desktop.engine.progress import CancelToken, SyncProgress
+from desktop.engine.report import DumpReport, SyncReport, TableReport
+from desktop.instance import InstanceState
+from desktop.status import LedgerEntry
+from shared.config import Config
+
+if TYPE_CHECKING:
+    from shared.aws import AwsClients
+    from shared.secrets import SecretStore
+
+logger = logging.getLogger(__name__)
+
+OPERATIONS = ("status", "sync", "start", "stop", "conflicts", "history", "restore",
+              "check-database")
+CANCEL = "cancel"
+
+
+# -- the child's side ------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Request:
+    """What the tray hands the child besides the operation's arguments."""
+
+    config: Config
+    now: dt.datetime | None = None
+    password: str | None = None  # the Settings dialog's typed password (check-database)
+
+    def line(self) -> bytes:
+        """The request as the first stdin line."""
+        return json.dumps({
+            "config": base64.b64encode(pickle.dumps(self.config)).decode("ascii"),
+            "now": self.now.isoformat() if self.now else None,
+            "password": self.password,
+        }).encode() + b"\n"
+
+    @classmethod
+    def parse(cls, line: str) -> Request:
+        data = json.loads(line)
+        config = pickle.loads(base64.b64decode(data["config"]))
+        if not isinstance(config, Config):
+            raise TypeError("the request's config is not a Config")
+        now = dt.datetime.fromisoformat(data["now"]) if data.get("now") else None
+        return cls(config, now, data.get("password"))
+
+
+def secret_store(config: Config) -> SecretStore | None:
+    """The keyring, or None (and a log line) where no acceptable one exists."""
+    from shared.secrets import SecretStore, SecretStoreError
+
+    try:
+        return SecretStore.default(config.ui.allow_insecure_keyring)
+    except SecretStoreError as exc:
+        logger.info("no keyring: %s", exc.message)
+        return None
+
+
+def database_password(config: Config) -> str | None:
+    from shared.secrets import DATABASE_PASSWORD, SecretStoreError
+
+    store = secret_store(config)
+    if store is None:
+        return None
+    try:
+        return store.get(DATABASE_PASSWORD)
+    except SecretStoreError as exc:
+        logger.warning("%s", exc.message)
+        return None
+
+
+def aws_clients(config: Config) -> AwsClients:
+    """Keys from the keyring if the installer stored some, else the profile/default chain."""
+    from shared.aws import AwsClients
+    from shared.secrets import SecretStoreError
+
+    store = secret_store(config)
+    try:
+        keys = store.aws_keys() if store is not None else None
+    except SecretStoreError as exc:
+        logger.warning("%s", exc.message)
+        keys = None
+    return AwsClients.with_keys(config.aws, keys) if keys else AwsClients(config.aws)
+
+
+class Output:
+    """stdout as the protocol's lines; one lock, so progress and the result never mix."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        self.stream = stream
+        self.lock = threading.Lock()
+
+    def send(self, kind: str, document: object) -> None:
+        line = json.dumps({kind: document}, default=str, ensure_ascii=False)
+        with self.lock:
+            self.stream.write(line + "\n")
+            self.stream.flush()
+
+    def progress(self, p: SyncProgress) -> None:
+        self.send("progress", {f.name: getattr(p, f.name) for f in fields(p)})
+
+
+def _clock(request: Request) -> dict[str, Any]:
+    now = request.now
+    return {} if now is None else {"clock": lambda: now}
+
+
+def _connect(request: Request) -> Any:
+    from desktop.engine.sync import connect_local
+
+    config = request.config
+    return connect_local(config.database.conninfo, database_password(config))
+
+
+def _instance(request: Request) -> Any:
+    from desktop.instance import InstanceController
+    from desktop.status import health_url_for
+    from shared.errors import ConfigError
+
+    config = request.config
+    if not config.aws.instance_id:
+        raise ConfigError("no instance is configured",
+                          "set [aws] instance_id in Settings or the config file")
+    return InstanceController(aws_clients(config).ec2(), config.aws.instance_id,
+                              health_url=health_url_for(config), **_clock(request))
+
+
+def run_operation(args: argparse.Namespace, request: Request, cancel: CancelToken,
+                  out: Output) -> dict[str, Any]:
+    """The operation's result document (what follows ``"result"``)."""
+    config = request.config
+    if args.operation == "status":
+        from desktop.status import collect_status
+
+        return collect_status(config, aws_clients(config), password=database_password(config),
+                              **_clock(request)).to_json()
+    if args.operation == "sync":
+        from desktop.engine.sync import SyncEngine
+        from shared.dumpstore import DumpStore
+        from shared.paths import AppPaths
+
+        store = DumpStore(aws_clients(config).s3(), config.aws.bucket, config.aws.prefix)
+        engine = SyncEngine(config, store, AppPaths.default().downloads_dir,
+                            password=database_password(config))
+        return engine.run(progress=out.progress, cancel=cancel).to_json()
+    if args.operation == "start":
+        state: InstanceState = _instance(request).start(wait=False)
+        return state.to_json()
+    if args.operation == "stop":
+        state = _instance(request).stop(force=args.force, wait=False)
+        return state.to_json()
+    if args.operation in ("conflicts", "history"):
+        from desktop.engine import ledger
+
+        with _connect(request) as conn:
+            if args.operation == "conflicts":
+                return {"conflicts": [r.to_json() for r in ledger.conflicts(conn)]}
+            return {"dumps": [d.to_json() for d in ledger.applied_dumps(conn)]}
+    if args.operation == "restore":
+        from desktop.engine.restore import restore_conflict
+
+        with _connect(request) as conn:
+            for conflict_id in args.ids:  # each in the engine's own transaction
+                restore_conflict(conn, config, conflict_id)
+        return {"restored": list(args.ids)}
+    if args.operation == "check-database":
+        return check_database(config.database.conninfo,
+                              request.password or database_password(config))
+    raise AssertionError(args.operation)
+
+
+def check_database(conninfo: str, password: str | None) -> dict[str, Any]:
+    """The Settings dialog's Test button: connect, ask the server version."""
+    from desktop.engine.sync import connect_local
+    from shared.errors import MarketSyncError
+
+    try:
+        with connect_local(conninfo, password or None) as conn:
+            row = conn.execute("SELECT current_setting('server_version'), "
+                               "current_database()").fetchone()
+    except MarketSyncError as exc:
+        return {"ok": False, "message": exc.message}
+    version, name = row if row else ("?", "?")
+    return {"ok": True, "message": f"Connected to {name} (PostgreSQL {version})."}
+
+
+def _listen_for_cancel(stream: IO[str], cancel: CancelToken, eof_cancels: bool) -> None:
+    """``cancel`` on stdin cancels; so does stdin closing when the tray started us (the tray
+    is gone), not when a person did (``--config`` with stdin from /dev/null)."""
+    for line in stream:
+        if line.strip() == CANCEL:
+            logger.info("cancel requested")
+            cancel.cancel()
+    if eof_cancels and not cancel.cancelled:
+        logger.info("stdin closed: cancelling")
+        cancel.cancel()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m desktop.worker",
+        description="The tray's engine work in a child process. The request comes as the "
+        "first stdin line (or --config); progress and the result are JSON lines on stdout; "
+        "'cancel' on stdin, SIGTERM or SIGINT cancel. Use `market-sync` for the command "
+        "line.")
+    parser.add_argument("operation", choices=OPERATIONS)
+    parser.add_argument("ids", nargs="*", type=int, metavar="ID",
+                        help="restore: the conflicts to put back")
+    parser.add_argument("--force", action="store_true",
+                        help="stop: even during market hours")
+    parser.add_argument("--config", type=Path, metavar="PATH",
+                        help="read the config from this file instead of the request line")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None, stdin: IO[str] | None = None,
+         stdout: IO[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from shared.logsetup import configure_cli_logging
+
+    configure_cli_logging(int(os.environ.get("MARKET_SYNC_WORKER_VERBOSE", "0") or 0))
+    stdin = stdin or sys.stdin
+    out = Output(stdout or sys.stdout)
+    cancel = CancelToken()
+    try:
+        if args.config is not None:
+            from shared.config import load_config
+
+            request = Request(load_config(args.config))
+        else:
+            request = Request.parse(stdin.readline())
+    except Exception as exc:  # the tray's own bug, or a hand-typed request
+        return _fail(out, exc)
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: cancel.cancel())
+    threading.Thread(target=_listen_for_cancel, args=(stdin, cancel, args.config is None),
+                     daemon=True,
+                     name="cancel-listener").start()
+    try:
+        result = run_operation(args, request, cancel, out)
+    except Exception as exc:
+        return _fail(out, exc)
+    out.send("result", result)
+    return 0
+
+
+def _fail(out: Output, exc: Exception) -> int:
+    from shared.errors import Cancelled, MarketSyncError
+
+    if isinstance(exc, MarketSyncError):
+        error = {"message": exc.message, "hint": exc.hint, "kind": type(exc).__name__,
+                 "cancelled": isinstance(exc, Cancelled)}
+    else:  # a bug: the traceback goes to the log (stderr), one line to the tray
+        logger.error("%s", traceback.format_exc().rstrip())
+        error = {"message": f"{type(exc).__name__}: {exc}",
+                 "hint": "this is a bug; the log has the details",
+                 "kind": type(exc).__name__, "cancelled": False}
+    out.send("error", error)
+    return 1
+
+
+# -- the tray's side: the answers read back --------------------------------------------------
+def progress_from_json(data: dict[str, Any]) -> SyncProgress:
+    names = {f.name for f in fields(SyncProgress)}
+    return SyncProgress(**{k: v for k, v in data.items() if k in names})
+
+
+def report_from_json(data: dict[str, Any]) -> SyncReport:
+    """What :meth:`SyncReport.to_json` wrote, read back."""
+    def day(value: str | None) -> dt.date | None:
+        return dt.date.fromisoformat(value) if value else None
+
+    dumps = tuple(
+        DumpReport(dump_id=d["dump_id"], status=d["status"], first_day=day(d["first_day"]),
+                   last_day=day(d["last_day"]), bytes=int(d["bytes"]),
+                   download_seconds=float(d["download_seconds"]),
+                   apply_seconds=float(d["apply_seconds"]),
+                   tables=tuple(TableReport(**t) for t in d["tables"]))
+        for d in data["dumps"])
+    return SyncReport(
+        policy=data["policy"], dry_run=bool(data["dry_run"]), dumps=dumps,
+        pending=int(data["pending"]), superseded=tuple(data["superseded"]),
+        gaps=tuple(dt.date.fromisoformat(g) for g in data["gaps"]),
+        chain_breaks=tuple(data["chain_breaks"]),
+        conflict_samples=tuple(data["conflict_samples"]), error=data["error"],
+        error_hint=data["hint"] or "", exit_code=int(data["exit_code"]))
+
+
+def instance_from_json(data: dict[str, Any]) -> InstanceState:
+    def moment(value: str | None) -> dt.datetime | None:
+        return dt.datetime.fromisoformat(value) if value else None
+
+    seen = moment(data["seen_at"])
+    if seen is None:
+        raise ValueError("an instance state without seen_at")
+    return InstanceState(instance_id=data["instance_id"], state=data["state"],
+                         public_ip=data["public_ip"], launch_time=moment(data["launch_time"]),
+                         instance_type=data["instance_type"], seen_at=seen)
+
+
+@dataclass(frozen=True)
+class ConflictInfo:
+    """One saved conflict as :class:`desktop.engine.ledger.ConflictRecord` reports it."""
+
+    id: int
+    dump_id: str
+    table_name: str
+    key: dict[str, Any] | None
+    local_row: dict[str, Any] | None
+    incoming_row: dict[str, Any] | None
+    policy: str
+    winner: str
+    detected_at: dt.datetime
+    restored_at: dt.datetime | None
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ConflictInfo:
+        restored = data["restored_at"]
+        return cls(id=int(data["id"]), dump_id=data["dump_id"], table_name=data["table"],
+                   key=data["key"], local_row=data["local"], incoming_row=data["incoming"],
+                   policy=data["policy"], winner=data["winner"],
+                   detected_at=dt.datetime.fromisoformat(data["detected_at"]),
+                   restored_at=dt.datetime.fromisoformat(restored) if restored else None)
+
+
+@dataclass(frozen=True)
+class ConflictList:
+    records: tuple[ConflictInfo, ...]
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ConflictList:
+        return cls(tuple(ConflictInfo.from_json(r) for r in data["conflicts"]))
+
+
+@dataclass(frozen=True)
+class HistoryList:
+    dumps: tuple[LedgerEntry, ...]
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> HistoryList:
+        return cls(tuple(LedgerEntry.from_json(d) for d in data["dumps"]))
+
+
+@dataclass(frozen=True)
+class RestoredRows:
+    conflict_ids: tuple[int, ...]
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> RestoredRows:
+        return cls(tuple(int(i) for i in data["restored"]))
+
+
+@dataclass(frozen=True)
+class DatabaseCheck:
+    ok: bool
+    message: str
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> DatabaseCheck:
+        return cls(bool(data["ok"]), str(data["message"]))
+
+
+Decoder = Callable[[dict[str, Any]], object]
+
+if __name__ == "__main__":
+    raise SystemExit(main())
