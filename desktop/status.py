@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from desktop.engine.records import AppliedDump
 from desktop.instance import (
     AppHealth,
     InstanceController,
@@ -31,7 +32,6 @@ from shared.config import Config
 from shared.errors import MarketSyncError
 
 if TYPE_CHECKING:
-    from desktop.engine.ledger import AppliedDump
     from shared.aws import AwsClients
     from shared.dumpstore import DumpRef, DumpStore, LoadedManifest
 
@@ -65,53 +65,6 @@ class BackupInfo:
 
 
 @dataclass(frozen=True)
-class LedgerEntry:
-    """One applied dump as the ledger lists it, read back from JSON.
-
-    The same fields and JSON as :class:`desktop.engine.ledger.AppliedDump`, without
-    importing the ledger (and psycopg with it): what the tray holds of a child's answer.
-    """
-
-    dump_id: str
-    previous_dump_id: str | None
-    kind: str
-    first_day: dt.date | None
-    last_day: dt.date | None
-    policy: str
-    rows_new: int
-    rows_unchanged: int
-    rows_diverged: int
-    bytes: int
-    counts: dict[str, Any]
-    download_seconds: float
-    apply_seconds: float
-    applied_at: dt.datetime
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> LedgerEntry:
-        return cls(
-            dump_id=data["dump_id"], previous_dump_id=data["previous_dump_id"],
-            kind=data["kind"], first_day=_date(data["first_day"]),
-            last_day=_date(data["last_day"]), policy=data["policy"],
-            rows_new=int(data["rows_new"]), rows_unchanged=int(data["rows_unchanged"]),
-            rows_diverged=int(data["rows_diverged"]), bytes=int(data["bytes"]),
-            counts=dict(data["tables"]), download_seconds=float(data["download_seconds"]),
-            apply_seconds=float(data["apply_seconds"]), applied_at=_moment(data["applied_at"]))
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "dump_id": self.dump_id, "previous_dump_id": self.previous_dump_id,
-            "kind": self.kind, "first_day": _day(self.first_day),
-            "last_day": _day(self.last_day), "policy": self.policy,
-            "rows_new": self.rows_new, "rows_unchanged": self.rows_unchanged,
-            "rows_diverged": self.rows_diverged, "bytes": self.bytes, "tables": self.counts,
-            "download_seconds": round(self.download_seconds, 3),
-            "apply_seconds": round(self.apply_seconds, 3),
-            "applied_at": self.applied_at.isoformat(),
-        }
-
-
-@dataclass(frozen=True)
 class StatusSnapshot:
     """One look at everything. ``None`` means that part could not be read (see ``errors``)
     or, for ``health``, was not probed because the instance is not running."""
@@ -120,7 +73,7 @@ class StatusSnapshot:
     health: AppHealth | None
     schedule: ScheduleInfo
     newest_backup: BackupInfo | None
-    last_sync: AppliedDump | LedgerEntry | None  # LedgerEntry when read back from JSON
+    last_sync: AppliedDump | None
     pending_dumps: int
     gaps: tuple[dt.date, ...]
     errors: tuple[str, ...]
@@ -166,7 +119,7 @@ class StatusSnapshot:
             newest_backup=None if data["newest_backup"] is None
             else BackupInfo.from_json(data["newest_backup"]),
             last_sync=None if data["last_sync"] is None
-            else LedgerEntry.from_json(data["last_sync"]),
+            else AppliedDump.from_json(data["last_sync"]),
             pending_dumps=int(data["pending_dumps"]),
             gaps=tuple(dt.date.fromisoformat(d) for d in data["gaps"]),
             errors=tuple(str(e) for e in data["errors"]),

@@ -41,9 +41,9 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from desktop.engine.progress import CancelToken, SyncProgress
+from desktop.engine.records import AppliedDump, ConflictRecord
 from desktop.engine.report import DumpReport, SyncReport, TableReport
 from desktop.instance import InstanceState
-from desktop.status import LedgerEntry
 from shared.config import Config
 
 if TYPE_CHECKING:
@@ -338,46 +338,21 @@ def instance_from_json(data: dict[str, Any]) -> InstanceState:
 
 
 @dataclass(frozen=True)
-class ConflictInfo:
-    """One saved conflict as :class:`desktop.engine.ledger.ConflictRecord` reports it."""
-
-    id: int
-    dump_id: str
-    table_name: str
-    key: dict[str, Any] | None
-    local_row: dict[str, Any] | None
-    incoming_row: dict[str, Any] | None
-    policy: str
-    winner: str
-    detected_at: dt.datetime
-    restored_at: dt.datetime | None
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> ConflictInfo:
-        restored = data["restored_at"]
-        return cls(id=int(data["id"]), dump_id=data["dump_id"], table_name=data["table"],
-                   key=data["key"], local_row=data["local"], incoming_row=data["incoming"],
-                   policy=data["policy"], winner=data["winner"],
-                   detected_at=dt.datetime.fromisoformat(data["detected_at"]),
-                   restored_at=dt.datetime.fromisoformat(restored) if restored else None)
-
-
-@dataclass(frozen=True)
 class ConflictList:
-    records: tuple[ConflictInfo, ...]
+    records: tuple[ConflictRecord, ...]
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> ConflictList:
-        return cls(tuple(ConflictInfo.from_json(r) for r in data["conflicts"]))
+        return cls(tuple(ConflictRecord.from_json(r) for r in data["conflicts"]))
 
 
 @dataclass(frozen=True)
 class HistoryList:
-    dumps: tuple[LedgerEntry, ...]
+    dumps: tuple[AppliedDump, ...]
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> HistoryList:
-        return cls(tuple(LedgerEntry.from_json(d) for d in data["dumps"]))
+        return cls(tuple(AppliedDump.from_json(d) for d in data["dumps"]))
 
 
 @dataclass(frozen=True)

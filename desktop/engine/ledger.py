@@ -11,12 +11,13 @@ added or deleted a row since), is recognised without comparing rows.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 from dataclasses import dataclass
 from typing import Any
 
 import psycopg
+
+from desktop.engine.records import AppliedDump, ConflictRecord
 
 SCHEMA = "market_sync"
 LOCK_KEY = 0x6D61726B  # pg_advisory_lock key: one sync at a time per laptop database
@@ -64,62 +65,6 @@ CREATE TABLE IF NOT EXISTS market_sync.conflicts (
 );
 CREATE INDEX IF NOT EXISTS conflicts_dump_idx ON market_sync.conflicts (dump_id);
 """
-
-
-@dataclass(frozen=True)
-class AppliedDump:
-    dump_id: str
-    previous_dump_id: str | None
-    kind: str
-    first_day: dt.date | None
-    last_day: dt.date | None
-    policy: str
-    rows_new: int
-    rows_unchanged: int
-    rows_diverged: int
-    bytes: int
-    counts: dict[str, Any]
-    download_seconds: float
-    apply_seconds: float
-    applied_at: dt.datetime
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "dump_id": self.dump_id, "previous_dump_id": self.previous_dump_id,
-            "kind": self.kind, "first_day": _iso(self.first_day), "last_day": _iso(self.last_day),
-            "policy": self.policy, "rows_new": self.rows_new,
-            "rows_unchanged": self.rows_unchanged, "rows_diverged": self.rows_diverged,
-            "bytes": self.bytes, "tables": self.counts,
-            "download_seconds": round(self.download_seconds, 3),
-            "apply_seconds": round(self.apply_seconds, 3),
-            "applied_at": self.applied_at.isoformat(),
-        }
-
-
-@dataclass(frozen=True)
-class ConflictRecord:
-    id: int
-    dump_id: str
-    table_name: str
-    key: dict[str, Any] | None
-    local_row: dict[str, Any] | None
-    incoming_row: dict[str, Any] | None
-    policy: str
-    winner: str
-    detected_at: dt.datetime
-    restored_at: dt.datetime | None
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "id": self.id, "dump_id": self.dump_id, "table": self.table_name, "key": self.key,
-            "local": self.local_row, "incoming": self.incoming_row, "policy": self.policy,
-            "winner": self.winner, "detected_at": self.detected_at.isoformat(),
-            "restored_at": self.restored_at.isoformat() if self.restored_at else None,
-        }
-
-
-def _iso(value: dt.date | None) -> str | None:
-    return value.isoformat() if value else None
 
 
 def ensure_schema(conn: psycopg.Connection[Any]) -> None:

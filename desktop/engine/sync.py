@@ -29,6 +29,7 @@ from desktop.engine.merge import (
     check_manifest_safety,
 )
 from desktop.engine.progress import CancelToken, ProgressCallback, SyncProgress
+from desktop.engine.records import AppliedDump
 from desktop.engine.report import DumpReport, SyncReport, TableReport
 from shared.calendar import TradingCalendar
 from shared.config import Config, ConflictPolicy
@@ -95,7 +96,7 @@ class SyncPlan:
 
     pending: tuple[LoadedManifest, ...]
     superseded: tuple[str, ...]
-    applied: tuple[ledger.AppliedDump, ...]
+    applied: tuple[AppliedDump, ...]
     listed: tuple[DumpRef, ...]
 
     @property
@@ -312,7 +313,7 @@ class SyncEngine:
                 seconds = time.monotonic() - started
                 report = self._dump_report(m, counts, "would apply" if dry_run else "applied",
                                            download_seconds, seconds)
-                ledger.record_dump(conn, ledger.AppliedDump(
+                ledger.record_dump(conn, AppliedDump(
                     dump_id=m.dump_id, previous_dump_id=m.previous_dump_id, kind=m.kind,
                     first_day=m.first_day, last_day=m.last_day, policy=str(policy),
                     rows_new=report.new, rows_unchanged=report.unchanged,

@@ -39,7 +39,8 @@ from PySide6.QtWidgets import (
 from desktop.ui.runner import JobFailure
 
 if TYPE_CHECKING:
-    from desktop.worker import ConflictInfo, ConflictList
+    from desktop.engine.records import ConflictRecord
+    from desktop.worker import ConflictList
 
 ALL = "All"
 _Index = QModelIndex | QPersistentModelIndex
@@ -68,7 +69,7 @@ def _text(value: Any) -> str:
     return str(value)
 
 
-def conflict_lines(record: ConflictInfo) -> list[ConflictLine]:
+def conflict_lines(record: ConflictRecord) -> list[ConflictLine]:
     key = ", ".join(f"{k}={_text(v)}" for k, v in (record.key or {}).items())
     restored = f"{record.restored_at.astimezone():%d %b %H:%M}" if record.restored_at else ""
     local, incoming = record.local_row, record.incoming_row
@@ -94,7 +95,7 @@ class ConflictsModel(QAbstractTableModel):
         super().__init__()
         self.lines: list[ConflictLine] = []
 
-    def set_records(self, records: tuple[ConflictInfo, ...]) -> None:
+    def set_records(self, records: tuple[ConflictRecord, ...]) -> None:
         self.beginResetModel()
         self.lines = [line for r in records for line in conflict_lines(r)]
         self.endResetModel()
@@ -167,7 +168,7 @@ class ConflictsWindow(QWidget):
         self.model = ConflictsModel()
         self.proxy = ConflictsFilter()
         self.proxy.setSourceModel(self.model)
-        self.records: tuple[ConflictInfo, ...] = ()
+        self.records: tuple[ConflictRecord, ...] = ()
         self.table_box, self.dump_box = QComboBox(), QComboBox()
         self.table_box.setMinimumContentsLength(18)
         self.dump_box.setMinimumContentsLength(26)

@@ -19,7 +19,7 @@ from PySide6.QtWidgets import (
 from desktop.ui.runner import JobFailure
 
 if TYPE_CHECKING:
-    from desktop.status import LedgerEntry
+    from desktop.engine.records import AppliedDump
     from desktop.worker import HistoryList
 
 _Index = QModelIndex | QPersistentModelIndex
@@ -28,7 +28,7 @@ HEADERS = ("Dump", "Days", "Kind", "Policy", "New", "Unchanged", "Diverged", "Si
 NUMERIC = {4, 5, 6, 7, 8, 9}
 
 
-def history_row(d: LedgerEntry) -> tuple[str, ...]:
+def history_row(d: AppliedDump) -> tuple[str, ...]:
     if d.first_day and d.last_day:
         days = (f"{d.last_day:%d %b %Y}" if d.first_day == d.last_day
                 else f"{d.first_day:%d %b} … {d.last_day:%d %b %Y}")
@@ -42,10 +42,10 @@ def history_row(d: LedgerEntry) -> tuple[str, ...]:
 class HistoryModel(QAbstractTableModel):
     def __init__(self) -> None:
         super().__init__()
-        self.dumps: tuple[LedgerEntry, ...] = ()
+        self.dumps: tuple[AppliedDump, ...] = ()
         self.rows: list[tuple[str, ...]] = []
 
-    def set_dumps(self, dumps: tuple[LedgerEntry, ...]) -> None:
+    def set_dumps(self, dumps: tuple[AppliedDump, ...]) -> None:
         self.beginResetModel()
         self.dumps = tuple(reversed(dumps))  # newest first
         self.rows = [history_row(d) for d in self.dumps]

@@ -10,12 +10,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from keyring.backend import KeyringBackend
 
 from desktop.ui.refcounts import guard_singletons
 from shared.config import Config
 from shared.devtools.motoserver import MotoServer
 from tests.desktop.ec2_world import AppServer, at, ec2_client, laptop_config, launch
+from tests.fakes import MemoryKeyring
 from tests.helpers import TICKS_DDL, World
 
 # PySide6 6.12.0 on CPython 3.11 under-counts None/True/False: without this, a test session
@@ -24,25 +24,6 @@ guard_singletons()
 
 # A Saturday: outside market hours, so Stop needs no force and nothing depends on today.
 SATURDAY = at("2025-06-14", 11, 0)
-
-
-class MemoryKeyring(KeyringBackend):
-    """A keyring that forgets everything when the test ends (and never touches the OS)."""
-
-    priority = 1  # type: ignore[assignment]
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.secrets: dict[tuple[str, str], str] = {}
-
-    def get_password(self, service: str, username: str) -> str | None:
-        return self.secrets.get((service, username))
-
-    def set_password(self, service: str, username: str, password: str) -> None:
-        self.secrets[(service, username)] = password
-
-    def delete_password(self, service: str, username: str) -> None:
-        self.secrets.pop((service, username), None)
 
 
 @pytest.fixture(autouse=True)

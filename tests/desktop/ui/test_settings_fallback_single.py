@@ -57,7 +57,7 @@ def test_settings_round_trip_writes_the_file_and_the_keyring(
     assert config.ui.notifications is NotificationLevel.ERRORS_ONLY
     assert config.tables == tray_world.config.tables  # the rest of the file is kept
     assert config.app.health_url == tray_world.config.app.health_url
-    assert memory_keyring.secrets[(SERVICE, DATABASE_PASSWORD)] == "s3cret"
+    assert memory_keyring.items[(SERVICE, DATABASE_PASSWORD)] == "s3cret"
     assert "s3cret" not in tray_world.config.path.read_text()
     assert (tmp_path / "autostart" / "market-sync.desktop").exists()
 
