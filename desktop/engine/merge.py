@@ -315,9 +315,12 @@ class DumpApplier:
                 "instance with --full")
 
     def _merge(self, plan: TablePlan, part: Part, path: Path, counts: TableCounts) -> None:
-        stage = sql.Identifier("_market_sync_stage")
+        # UNLOGGED, not TEMP: PostgreSQL scans temp tables in one process only, and the
+        # classifying join is the merge's biggest step. Created and dropped inside the
+        # dump's transaction (and one sync at a time holds the lock), so nothing lingers.
+        stage = sql.Identifier("market_sync", "_stage")
         self.conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(stage))
-        self.conn.execute(sql.SQL("CREATE TEMP TABLE {} AS SELECT {} FROM {} WITH NO DATA")
+        self.conn.execute(sql.SQL("CREATE UNLOGGED TABLE {} AS SELECT {} FROM {} WITH NO DATA")
                           .format(stage, plan.cols(), plan.ident))
         self._copy_in(stage, plan, part, path)
         self.conn.execute(sql.SQL("ANALYZE {}").format(stage))
