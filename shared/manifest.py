@@ -73,6 +73,11 @@ class Part:
     sha256: str  # of the compressed object, as stored
     content_sha256: str  # of the uncompressed COPY stream: same rows, same hash
 
+    @property
+    def day_key(self) -> str:
+        """How the laptop's ledger names the part's day: ISO date, or ``*`` for a snapshot."""
+        return self.day.isoformat() if self.day else "*"
+
 
 @dataclass(frozen=True)
 class TableDump:

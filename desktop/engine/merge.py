@@ -242,8 +242,7 @@ class DumpApplier:
     # -- parts -----------------------------------------------------------------------------
     def apply_part(self, plan: TablePlan, part: Part, fetch: Callable[[], Path],
                    counts: TableCounts) -> None:
-        day_key = part.day.isoformat() if part.day else "*"
-        previous = ledger.applied_part(self.conn, plan.label, day_key)
+        previous = ledger.applied_part(self.conn, plan.label, part.day_key)
         if previous is not None and previous.content_sha256 == part.content_sha256:
             # Same rows as last time: skip if the laptop's rows for the day are still exactly
             # the ones the sync wrote (count, and every xmin one of the writer transactions).
@@ -276,7 +275,7 @@ class DumpApplier:
                                    .format(sql.Literal(2**32)))
             earlier = previous.writer_xids if previous else ()
             writers = tuple(dict.fromkeys((*earlier, current)))
-        ledger.record_part(self.conn, plan.label, day_key, part.content_sha256, part.rows,
+        ledger.record_part(self.conn, plan.label, part.day_key, part.content_sha256, part.rows,
                            writers, self.dump_id)
 
     def _try_direct_copy(self, plan: TablePlan, part: Part, path: Path) -> bool:

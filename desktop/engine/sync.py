@@ -238,12 +238,12 @@ class SyncEngine:
         folder = self.downloads_dir / m.dump_id
         folder.mkdir(parents=True, exist_ok=True)
         files: dict[str, Callable[[], Path]] = {}
+        has_ledger = ledger.ledger_exists(conn)
         for number, (table, part) in enumerate(
                 (t, p) for t in m.tables for p in t.parts):
             tracker.update(table=str(table.name))
-            day_key = part.day.isoformat() if part.day else "*"
-            known = ledger.applied_part(conn, str(table.name), day_key) \
-                if ledger.ledger_exists(conn) else None
+            known = ledger.applied_part(conn, str(table.name), part.day_key) \
+                if has_ledger else None
             if known is not None and known.content_sha256 == part.content_sha256:
                 files[part.file] = _Deferred(functools.partial(
                     self._fetch, loaded, number, table, part, folder, tracker, cancel))
