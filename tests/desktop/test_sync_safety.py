@@ -56,6 +56,30 @@ def put_manifest(world: World, key: str, doc: dict[str, object]) -> None:
     world.s3.put_object(Bucket=world.bucket, Key=key, Body=json.dumps(doc).encode())
 
 
+def part_object(world: World, key: str, doc: dict[str, object], index: int) -> tuple[str, bytes]:
+    """The S3 key and bytes of part ``index`` of the first table in manifest ``doc``."""
+    part = doc["tables"][0]["parts"][index]  # type: ignore[index]
+    part_key = key.rsplit("/", 1)[0] + "/" + part["file"]
+    return part_key, world.s3.get_object(Bucket=world.bucket, Key=part_key)["Body"].read()
+
+
+def flip_a_byte(world: World, part_key: str, body: bytes) -> None:
+    damaged = bytearray(body)
+    damaged[len(damaged) // 2] ^= 0xFF
+    world.s3.put_object(Bucket=world.bucket, Key=part_key, Body=bytes(damaged))
+
+
+def world_with_laptop_table(tmp_path: Path, instance_db: str, laptop_db: str, bucket: str,
+                            endpoint: str, laptop_ddl: str) -> World:
+    """Ten ticks backed up on the instance; the laptop's table made from ``laptop_ddl``."""
+    w = World(tmp_path, instance_db, laptop_db, bucket, endpoint)
+    w.instance(TICKS_DDL)
+    w.instance(SEED, {"day": "2026-11-20", "n": 10})
+    w.laptop(laptop_ddl)
+    w.backup(at_ist("2026-11-20"))
+    return w
+
+
 def finishes_afterwards(world: World) -> None:
     report = world.sync()
     assert report.exit_code == 0, report.summary()
@@ -93,11 +117,7 @@ def test_column_name_carrying_sql_is_quoted_and_refused_as_unknown(world: World)
 
 def test_corrupt_part_is_refused_by_checksum_naming_dump_and_table(world: World) -> None:
     key, doc = newest_manifest(world)
-    part = doc["tables"][0]["parts"][-1]  # type: ignore[index]
-    part_key = key.rsplit("/", 1)[0] + "/" + part["file"]
-    body = bytearray(world.s3.get_object(Bucket=world.bucket, Key=part_key)["Body"].read())
-    body[len(body) // 2] ^= 0xFF
-    world.s3.put_object(Bucket=world.bucket, Key=part_key, Body=bytes(body))
+    flip_a_byte(world, *part_object(world, key, doc, -1))
     before = laptop_state(world)
     report = world.sync()
     assert report.exit_code == 1 and report.error
@@ -110,9 +130,7 @@ def test_corrupt_part_is_refused_by_checksum_naming_dump_and_table(world: World)
 
 def test_truncated_part_is_refused_before_the_database_is_touched(world: World) -> None:
     key, doc = newest_manifest(world)
-    part = doc["tables"][0]["parts"][-1]  # type: ignore[index]
-    part_key = key.rsplit("/", 1)[0] + "/" + part["file"]
-    body = world.s3.get_object(Bucket=world.bucket, Key=part_key)["Body"].read()
+    part_key, body = part_object(world, key, doc, -1)
     world.s3.put_object(Bucket=world.bucket, Key=part_key, Body=body[: len(body) // 2])
     before = laptop_state(world)
     report = world.sync()
@@ -124,11 +142,9 @@ def test_truncated_part_is_refused_before_the_database_is_touched(world: World) 
 def test_schema_mismatch_names_the_table_and_column(
         tmp_path: Path, instance_db: str, laptop_db: str, bucket: str,
         moto_server: MotoServer) -> None:
-    w = World(tmp_path, instance_db, laptop_db, bucket, moto_server.endpoint_url)
-    w.instance(TICKS_DDL)
-    w.instance(SEED, {"day": "2026-11-20", "n": 10})
-    w.laptop(TICKS_DDL.replace("volume bigint", "volume integer"))
-    w.backup(at_ist("2026-11-20"))
+    w = world_with_laptop_table(tmp_path, instance_db, laptop_db, bucket,
+                                moto_server.endpoint_url,
+                                TICKS_DDL.replace("volume bigint", "volume integer"))
     report = w.sync()
     assert report.exit_code == 1 and report.error
     assert "my_schema.ticks" in report.error and "'volume'" in report.error
@@ -139,11 +155,9 @@ def test_schema_mismatch_names_the_table_and_column(
 def test_missing_column_is_added_only_when_asked(
         tmp_path: Path, instance_db: str, laptop_db: str, bucket: str,
         moto_server: MotoServer) -> None:
-    w = World(tmp_path, instance_db, laptop_db, bucket, moto_server.endpoint_url)
-    w.instance(TICKS_DDL)
-    w.instance(SEED, {"day": "2026-11-20", "n": 10})
-    w.laptop(TICKS_DDL.replace("    volume bigint,\n", ""))
-    w.backup(at_ist("2026-11-20"))
+    w = world_with_laptop_table(tmp_path, instance_db, laptop_db, bucket,
+                                moto_server.endpoint_url,
+                                TICKS_DDL.replace("    volume bigint,\n", ""))
     refused = w.sync()
     assert refused.exit_code == 1 and "--add-columns" in refused.error_hint
     assert w.sync(add_columns=True).exit_code == 0
@@ -243,11 +257,7 @@ def test_damaged_resent_day_fetched_late_still_rolls_the_dump_back(world: World)
     # holds it unchanged) is fetched during the apply and found damaged: nothing is kept.
     world.laptop("UPDATE my_schema.ticks SET volume = -1 WHERE volume = 7")
     key, doc = newest_manifest(world)
-    part = doc["tables"][0]["parts"][0]  # type: ignore[index]
-    part_key = key.rsplit("/", 1)[0] + "/" + part["file"]
-    body = bytearray(world.s3.get_object(Bucket=world.bucket, Key=part_key)["Body"].read())
-    body[len(body) // 2] ^= 0xFF
-    world.s3.put_object(Bucket=world.bucket, Key=part_key, Body=bytes(body))
+    flip_a_byte(world, *part_object(world, key, doc, 0))
     before = laptop_state(world)
     report = world.sync()
     assert report.exit_code == 1 and report.error and "checksum" in report.error
