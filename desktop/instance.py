@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from shared.calendar import IST, TradingCalendar
 from shared.errors import AwsError, CalendarError, MarketHoursError
+from shared.isodates import iso_or_none
 
 if TYPE_CHECKING:
     from mypy_boto3_ec2 import EC2Client
@@ -75,8 +76,8 @@ class InstanceState:
 
     def to_json(self) -> dict[str, Any]:
         return {"instance_id": self.instance_id, "state": self.state,
-                "public_ip": self.public_ip, "launch_time": _iso(self.launch_time),
-                "instance_type": self.instance_type, "seen_at": _iso(self.seen_at)}
+                "public_ip": self.public_ip, "launch_time": iso_or_none(self.launch_time),
+                "instance_type": self.instance_type, "seen_at": iso_or_none(self.seen_at)}
 
 
 @dataclass(frozen=True)
@@ -90,7 +91,7 @@ class AppHealth:
 
     def to_json(self) -> dict[str, Any]:
         return {"ok": self.ok, "status": self.status, "detail": self.detail,
-                "checked_at": _iso(self.checked_at)}
+                "checked_at": iso_or_none(self.checked_at)}
 
 
 @dataclass(frozen=True)
@@ -101,11 +102,8 @@ class ScheduleInfo:
     next_stop: dt.datetime | None
 
     def to_json(self) -> dict[str, Any]:
-        return {"next_start": _iso(self.next_start), "next_stop": _iso(self.next_stop)}
-
-
-def _iso(value: dt.datetime | None) -> str | None:
-    return value.isoformat() if value else None
+        return {"next_start": iso_or_none(self.next_start),
+                "next_stop": iso_or_none(self.next_stop)}
 
 
 def next_schedule(calendar: TradingCalendar, now: dt.datetime) -> ScheduleInfo:

@@ -30,6 +30,7 @@ from desktop.instance import (
 from shared.calendar import IST, TradingCalendar, today_ist
 from shared.config import Config
 from shared.errors import MarketSyncError
+from shared.isodates import date_or_none, iso_or_none
 
 if TYPE_CHECKING:
     from shared.aws import AwsClients
@@ -53,14 +54,15 @@ class BackupInfo:
 
     def to_json(self) -> dict[str, Any]:
         return {"dump_id": self.dump_id, "created_at": self.created_at.isoformat(),
-                "first_day": _day(self.first_day), "last_day": _day(self.last_day),
+                "first_day": iso_or_none(self.first_day), "last_day": iso_or_none(self.last_day),
                 "rows": self.rows, "bytes": self.bytes}
 
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> BackupInfo:
         return cls(dump_id=data["dump_id"], created_at=_moment(data["created_at"]),
-                   first_day=_date(data["first_day"]), last_day=_date(data["last_day"]),
+                   first_day=date_or_none(data["first_day"]),
+                   last_day=date_or_none(data["last_day"]),
                    rows=int(data["rows"]), bytes=int(data["bytes"]))
 
 
@@ -153,14 +155,6 @@ class StatusSnapshot:
                          f"after {BACKUP_DUE:%H:%M} IST")
         lines.extend(f"Problem:   {e}" for e in self.errors)
         return "\n".join(lines)
-
-
-def _day(value: dt.date | None) -> str | None:
-    return value.isoformat() if value else None
-
-
-def _date(value: str | None) -> dt.date | None:
-    return dt.date.fromisoformat(value) if value else None
 
 
 def _moment(value: str) -> dt.datetime:

@@ -7,9 +7,12 @@ import json
 import logging
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shared.errors import MarketSyncError
+
+if TYPE_CHECKING:
+    from shared.config import Config
 
 logger = logging.getLogger(__name__)
 
@@ -35,3 +38,11 @@ def run_handler(args: argparse.Namespace) -> int:
 
 def print_json(document: dict[str, Any]) -> None:
     print(json.dumps(document, indent=1, default=str, ensure_ascii=False))
+
+
+def config_from_args(args: argparse.Namespace) -> Config:
+    """The config named by ``--config``, ``$MARKET_SYNC_CONFIG`` or the platform default."""
+    from shared.config import load_config
+    from shared.paths import resolve_config_path
+
+    return load_config(resolve_config_path(args.config))

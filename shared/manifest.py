@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from shared.errors import ManifestError
+from shared.isodates import iso_or_none
 from shared.tables import MergeMode, QualifiedName
 
 FORMAT_NAME = "market-sync-dump"
@@ -167,11 +168,11 @@ class Manifest:
                     "mode": str(t.mode),
                     "rows": t.rows,
                     "bytes": t.compressed_bytes,
-                    "watermark_min": _iso(t.watermark_min),
-                    "watermark_max": _iso(t.watermark_max),
+                    "watermark_min": iso_or_none(t.watermark_min),
+                    "watermark_max": iso_or_none(t.watermark_max),
                     "parts": [
                         {
-                            "file": p.file, "day": _iso(p.day), "rows": p.rows,
+                            "file": p.file, "day": iso_or_none(p.day), "rows": p.rows,
                             "bytes": p.bytes, "sha256": p.sha256,
                             "content_sha256": p.content_sha256,
                         }
@@ -185,10 +186,6 @@ class Manifest:
             },
         }
         return json.dumps(doc, indent=1, ensure_ascii=False).encode() + b"\n"
-
-
-def _iso(value: dt.date | None) -> str | None:
-    return value.isoformat() if value else None
 
 
 def manifest_sha256(raw: bytes) -> str:

@@ -5,10 +5,9 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING, Any
 
-from shared.cliutil import print_json
-from shared.config import Config, load_config
+from shared.cliutil import config_from_args, print_json
+from shared.config import Config
 from shared.errors import ConfigError
-from shared.paths import resolve_config_path
 
 if TYPE_CHECKING:
     from desktop.instance import InstanceController
@@ -42,15 +41,11 @@ def register(commands: argparse._SubParsersAction[Any]) -> None:
     stop.set_defaults(handler=_stop)
 
 
-def _config(args: argparse.Namespace) -> Config:
-    return load_config(resolve_config_path(args.config))
-
-
 def _status(args: argparse.Namespace) -> int:
     from desktop.status import collect_status
     from shared.aws import AwsClients
 
-    config = _config(args)
+    config = config_from_args(args)
     snapshot = collect_status(config, AwsClients(config.aws))
     if args.json:
         print_json(snapshot.to_json())
@@ -75,7 +70,7 @@ def _controller(config: Config) -> InstanceController:
 
 
 def _start(args: argparse.Namespace) -> int:
-    controller = _controller(_config(args))
+    controller = _controller(config_from_args(args))
     state = controller.start(wait=args.wait, timeout=args.timeout)
     _show(args, state.to_json(), f"Starting: {state.describe()}" if not args.wait
           else state.describe())
@@ -83,7 +78,7 @@ def _start(args: argparse.Namespace) -> int:
 
 
 def _stop(args: argparse.Namespace) -> int:
-    controller = _controller(_config(args))
+    controller = _controller(config_from_args(args))
     state = controller.stop(force=args.force, wait=args.wait, timeout=args.timeout)
     _show(args, state.to_json(), f"Stopping: {state.describe()}" if not args.wait
           else state.describe())

@@ -10,9 +10,9 @@ import sys
 from typing import Any
 
 from desktop.engine.progress import SyncProgress
-from shared.cliutil import print_json
-from shared.config import Config, ConflictPolicy, load_config
-from shared.paths import AppPaths, resolve_config_path
+from shared.cliutil import config_from_args, print_json
+from shared.config import ConflictPolicy
+from shared.paths import AppPaths
 
 logger = logging.getLogger(__name__)
 
@@ -46,10 +46,6 @@ def register(commands: argparse._SubParsersAction[Any]) -> None:
     conflicts.set_defaults(handler=_conflicts)
 
 
-def _config(args: argparse.Namespace) -> Config:
-    return load_config(resolve_config_path(args.config))
-
-
 def database_password() -> str | None:
     """The laptop database's password from the OS keyring, if one is stored there.
 
@@ -69,7 +65,7 @@ def _sync(args: argparse.Namespace) -> int:
     from shared.aws import AwsClients
     from shared.dumpstore import DumpStore
 
-    config = _config(args)
+    config = config_from_args(args)
     store = DumpStore(AwsClients(config.aws).s3(), config.aws.bucket, config.aws.prefix)
     engine = SyncEngine(config, store, AppPaths.default().downloads_dir,
                         password=database_password())
@@ -109,7 +105,7 @@ def _history(args: argparse.Namespace) -> int:
     from desktop.engine import ledger
     from desktop.engine.sync import connect_local
 
-    config = _config(args)
+    config = config_from_args(args)
     with connect_local(config.database.conninfo, database_password()) as conn:
         dumps = ledger.applied_dumps(conn)
     if args.json:
@@ -131,7 +127,7 @@ def _conflicts(args: argparse.Namespace) -> int:
     from desktop.engine import ledger
     from desktop.engine.sync import connect_local
 
-    config = _config(args)
+    config = config_from_args(args)
     with connect_local(config.database.conninfo, database_password()) as conn:
         rows = ledger.conflicts(conn, args.dump)
     if args.json:
@@ -156,4 +152,3 @@ def _conflicts(args: argparse.Namespace) -> int:
 
 def _js(value: Any) -> str:
     return "" if value is None else json.dumps(value, ensure_ascii=False, default=str)
-

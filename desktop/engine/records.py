@@ -10,6 +10,8 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
+from shared.isodates import date_or_none, iso_or_none
+
 
 @dataclass(frozen=True)
 class AppliedDump:
@@ -32,8 +34,8 @@ class AppliedDump:
     def from_json(cls, data: dict[str, Any]) -> AppliedDump:
         return cls(
             dump_id=data["dump_id"], previous_dump_id=data["previous_dump_id"],
-            kind=data["kind"], first_day=_date(data["first_day"]),
-            last_day=_date(data["last_day"]), policy=data["policy"],
+            kind=data["kind"], first_day=date_or_none(data["first_day"]),
+            last_day=date_or_none(data["last_day"]), policy=data["policy"],
             rows_new=int(data["rows_new"]), rows_unchanged=int(data["rows_unchanged"]),
             rows_diverged=int(data["rows_diverged"]), bytes=int(data["bytes"]),
             counts=dict(data["tables"]), download_seconds=float(data["download_seconds"]),
@@ -43,7 +45,8 @@ class AppliedDump:
     def to_json(self) -> dict[str, Any]:
         return {
             "dump_id": self.dump_id, "previous_dump_id": self.previous_dump_id,
-            "kind": self.kind, "first_day": _iso(self.first_day), "last_day": _iso(self.last_day),
+            "kind": self.kind, "first_day": iso_or_none(self.first_day),
+            "last_day": iso_or_none(self.last_day),
             "policy": self.policy, "rows_new": self.rows_new,
             "rows_unchanged": self.rows_unchanged, "rows_diverged": self.rows_diverged,
             "bytes": self.bytes, "tables": self.counts,
@@ -82,13 +85,3 @@ class ConflictRecord:
             "winner": self.winner, "detected_at": self.detected_at.isoformat(),
             "restored_at": self.restored_at.isoformat() if self.restored_at else None,
         }
-
-
-
-
-def _iso(value: dt.date | None) -> str | None:
-    return value.isoformat() if value else None
-
-
-def _date(value: str | None) -> dt.date | None:
-    return dt.date.fromisoformat(value) if value else None

@@ -6,6 +6,8 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
+from shared.isodates import iso_or_none
+
 
 @dataclass(frozen=True)
 class TableReport:
@@ -51,7 +53,7 @@ class DumpReport:
 
     def to_json(self) -> dict[str, Any]:
         return {"dump_id": self.dump_id, "status": self.status,
-                "first_day": _iso(self.first_day), "last_day": _iso(self.last_day),
+                "first_day": iso_or_none(self.first_day), "last_day": iso_or_none(self.last_day),
                 "bytes": self.bytes, "downloaded_bytes": self.downloaded_bytes,
                 "new": self.new, "unchanged": self.unchanged,
                 "diverged": self.diverged, "download_seconds": round(self.download_seconds, 3),
@@ -131,7 +133,3 @@ class SyncReport:
         if self.dry_run:
             lines.append("Dry run: nothing was changed.")
         return "\n".join(lines)
-
-
-def _iso(value: dt.date | None) -> str | None:
-    return value.isoformat() if value else None
