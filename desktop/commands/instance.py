@@ -42,11 +42,12 @@ def register(commands: argparse._SubParsersAction[Any]) -> None:
 
 
 def _status(args: argparse.Namespace) -> int:
+    from desktop.commands.sync import database_password
     from desktop.status import collect_status
     from shared.aws import AwsClients
 
     config = config_from_args(args)
-    snapshot = collect_status(config, AwsClients(config.aws))
+    snapshot = collect_status(config, AwsClients(config.aws), password=database_password())
     if args.json:
         print_json(snapshot.to_json())
     else:
