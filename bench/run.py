@@ -5,8 +5,9 @@ What runs where:
 * one throwaway PostgreSQL cluster, ``PgCluster(fast=False)``: fsync,
   synchronous_commit and full_page_writes ON (PostgreSQL defaults apart from
   PgCluster's shared_buffers=128MB). Baselines and measured runs share it, and
-  each timed phase starts after ``VACUUM (ANALYZE)`` of the tables it reads and a
-  ``CHECKPOINT``, so neither inherits the other's dirty buffers. The COPY baselines
+  each timed phase starts after ``VACUUM (ANALYZE)`` of the tables it reads, a
+  ``CHECKPOINT`` and ``os.sync()``, so neither inherits the other's dirty buffers
+  or the writeback of the raw stream files the bench just wrote. The COPY baselines
   of (a) and (b) run once before and once after the measured sync and the figure
   uses their mean, so drift from other load on the machine hits both sides;
 * moto's S3 in this process on 127.0.0.1. Every sync runs in a child process
@@ -40,6 +41,7 @@ from typing import IO, Any, TypeVar, cast
 import psycopg
 
 from bench import ticks
+from ec2.backup import ZSTD_LEVEL
 from shared.devtools.motoserver import MotoServer, use_fake_credentials
 from shared.devtools.pgcluster import PgCluster
 
@@ -194,11 +196,14 @@ name = "{ticks.QUALIFIED}"
             return row[0]
 
     def settle(self, conninfo: str, *tables: str) -> None:
-        """What a day-old database looks like: vacuumed, analysed, checkpointed."""
+        """What a day-old database looks like: vacuumed, analysed, checkpointed; and no
+        writeback of the bench's own files (the raw streams, over a GB at 1M rows) left
+        to compete with the timed phase's WAL flushes."""
         with psycopg.connect(conninfo, autocommit=True) as conn:
             for table in tables:
                 conn.execute(f"VACUUM (ANALYZE) {table}".encode())
             conn.execute("CHECKPOINT")
+        os.sync()
 
     # -- the agent ---------------------------------------------------------------------------
     def backup(self, when: dt.datetime) -> dict[str, Any]:
@@ -388,6 +393,21 @@ def scenario(cluster: PgCluster, moto: MotoServer, work: Path, name: str, rows: 
     return result
 
 
+def fresh_depth_bytes(cluster: PgCluster, moto: MotoServer, work: Path, rows: int
+                      ) -> dict[str, int]:
+    """(d) once more on the tick model's extreme where every depth level is drawn afresh
+    at every tick: how much of (d) the order book's persistence is worth."""
+    w = World(cluster, moto, work, "fresh_depth")
+    log(f"fresh depth: generating days 1+2 ({rows:,} rows each), no depth level persisting")
+    for day in (DAY1, DAY2):
+        w.execute(w.instance_db, ticks.insert_day_sql(day, rows, persistent_depth=False))
+    w.settle(w.instance_db, ticks.QUALIFIED)
+    backup = w.backup(at_ist(DAY2, 16))  # the first backup: days 1 and 2, as backup 2 above
+    _, pg_dump_bytes = w.pg_dump()
+    shutil.rmtree(w.work, ignore_errors=True)
+    return {"rows": rows, "dump_bytes": backup["bytes"], "pg_dump_bytes": pg_dump_bytes}
+
+
 # -- figures -----------------------------------------------------------------------------------
 def rate(rows: float, seconds: float) -> float:
     return rows / seconds if seconds > 0 else float("inf")
@@ -420,13 +440,15 @@ def figures(big: ScenarioResult, small: ScenarioResult) -> list[Figure]:
         f"{d['size_after_a'] / 2**20:,.1f} MiB", size_ratio, "≤ 1.05×", size_ratio <= 1.05,
         f"after (b): {d['size_after_b'] / d['clean_size']:.3f}×"))
 
-    dump_bytes = d["backup2"]["bytes"]
+    dump_bytes, fresh = d["backup2"]["bytes"], d["fresh_depth"]
     bytes_ratio = dump_bytes / d["pg_dump_bytes"]
     out.append(Figure(
         "d", "dump bytes vs pg_dump -Fc", f"{d['pg_dump_bytes'] / 2**20:,.1f} MiB",
         f"{dump_bytes / 2**20:,.1f} MiB", bytes_ratio, "≤ 0.55×", bytes_ratio <= 0.55,
-        f"{d['backup2']['parts']} parts, zstd-3 binary COPY; raw binary stream of one day: "
-        f"{d['raw_stream_bytes_day2'] / 2**20:,.1f} MiB"))
+        f"{d['backup2']['parts']} parts, zstd-{ZSTD_LEVEL} binary COPY; raw binary stream of "
+        f"one day: {d['raw_stream_bytes_day2'] / 2**20:,.1f} MiB; if no depth level persisted "
+        f"from tick to tick: {fresh['dump_bytes'] / fresh['pg_dump_bytes']:.3f}× "
+        f"({fresh['dump_bytes'] / 2**20:,.1f} vs {fresh['pg_dump_bytes'] / 2**20:,.1f} MiB)"))
 
     rows = d["table_rows"]
     base_e = rate(rows, d["pg_dump_seconds"])
@@ -528,6 +550,7 @@ def main(argv: list[str] | None = None) -> int:
         version = server_version(cluster)
         small = scenario(cluster, moto, work, "small", small_rows, measure=False)
         big = scenario(cluster, moto, work, "large", rows, measure=True)
+        big.details["fresh_depth"] = fresh_depth_bytes(cluster, moto, work, rows)
     figs = figures(big, small)
     text = render(big, small, figs, version, time.perf_counter() - started)
     print(text)

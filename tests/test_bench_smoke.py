@@ -46,3 +46,6 @@ def test_quick_bench_produces_every_figure(tmp_path: Path) -> None:
         for sync in syncs[label].values():
             assert sync["peak_rss_mb"] > 0 and sync["apply_seconds"] > 0
     assert result["details"]["conflicts_saved"] == rows // 100
+    fresh = result["details"]["fresh_depth"]  # (d) on the no-persistence extreme
+    assert fresh["rows"] == rows and fresh["dump_bytes"] > 0 and fresh["pg_dump_bytes"] > 0
+    assert "if no depth level persisted" in proc.stdout

@@ -21,7 +21,8 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -53,11 +54,27 @@ logger = logging.getLogger(__name__)
 
 READ_CHUNK = 1 << 20
 SAMPLE_CONFLICTS = 20
-# Types with no equality operator: compared (and EXCEPT-ed) as text.
-_NO_EQUALITY = re.compile(r"^(json|xml|point|line|lseg|box|path|polygon|circle)(\[\])*$")
+# Compared (and EXCEPT-ed) as text: types with no equality operator, and jsonb, whose `=`
+# (and hash) ignores a number's sign and scale inside the document ({"q": 1} = {"q": 1.0});
+# its text is canonical (key order, spacing), so only a real change differs.
+_COMPARED_AS_TEXT = re.compile(r"^(json|jsonb|xml|point|line|lseg|box|path|polygon|circle)(\[\])*$")
 # A type name a table may be created with: letters, digits, spaces, a typmod, array brackets.
 _SAFE_TYPE = re.compile(r"^[A-Za-z_][A-Za-z0-9_ ]*(\(\s*\d+(\s*,\s*\d+)?\s*\))?[A-Za-z ]*(\[\])*$")
-NEW_FLAG, LOCAL_COL = "_market_sync_new", "_market_sync_local"
+NEW_FLAG, LOCAL_COL, DIGEST_COL = "_market_sync_new", "_market_sync_local", "_market_sync_digest"
+# The row digest: hash_record_extended over the non-key columns. These types (and arrays of
+# them) hash every bit of their value and agree with `=`; numeric, bigint and timestamps
+# need a second term (see _digest_terms). Any other type (money, bit, tsvector, interval,
+# numeric[], domains, extension types …) makes the merge compare whole rows instead.
+# tests/desktop/test_merge_classify.py holds the digest to IS DISTINCT FROM, type by type.
+_TYPMOD = r"(\(\d+(,\d+)?\))?"
+_FULL_HASH = re.compile(
+    r"^(smallint|integer|real|double precision|text|character varying|character|bytea|boolean"
+    rf"|date|uuid|inet|cidr|macaddr){_TYPMOD}(\[\])*$")
+_NUMERIC = re.compile(rf"^numeric{_TYPMOD}$")
+_TIMESTAMP = re.compile(r"^timestamp(\(\d\))? with(out)? time zone$")
+# Not 0 or 1: hash functions return the seed (or seed − 1) for zero, numeric NaN and
+# infinities, and a NULL hashes to 0; a seed of 0 would make NULL and 0.0 look alike.
+DIGEST_SEED = 0x6D61726B65747379  # "marketsy"
 
 
 @dataclass
@@ -103,9 +120,20 @@ class TablePlan:
         parts = []
         for c in self.columns:
             ident = sql.Identifier(alias, c)
-            parts.append(sql.SQL("{}::text").format(ident) if _NO_EQUALITY.match(self.types[c])
+            parts.append(sql.SQL("{}::text").format(ident) if _COMPARED_AS_TEXT.match(self.types[c])
                          else ident)
         return sql.SQL(", ").join(parts)
+
+    @property
+    def compared(self) -> tuple[str, ...]:
+        """The columns a digest compares: the key is equal by the join already."""
+        return tuple(c for c in self.columns if c not in self.key)
+
+    def digest_blocker(self) -> str | None:
+        return digest_blocker(self.compared, self.types)
+
+    def digest(self, alias: str) -> sql.Composed:
+        return row_digest(alias, self.compared, self.types)
 
     def key_match(self, left: str, right: str) -> sql.Composed:
         return sql.SQL(" AND ").join(
@@ -269,7 +297,7 @@ class DumpApplier:
                                .format(plan.ident, plan.in_range(part))) if part.rows else None
             writers = (xid,) if xid is not None else ()
         else:
-            self._merge(plan, part, fetch(), counts)
+            self._merge(plan, part, fetch(), counts, local_rows=local)
             counts.parts_merged += 1
             current = self._scalar(sql.SQL("SELECT pg_current_xact_id()::text::bigint % {}")
                                    .format(sql.Literal(2**32)))
@@ -313,7 +341,8 @@ class DumpApplier:
                 "the dump is damaged; nothing of it was applied. Re-run the backup on the "
                 "instance with --full")
 
-    def _merge(self, plan: TablePlan, part: Part, path: Path, counts: TableCounts) -> None:
+    def _merge(self, plan: TablePlan, part: Part, path: Path, counts: TableCounts, *,
+               local_rows: int) -> None:
         # UNLOGGED, not TEMP: PostgreSQL scans temp tables in one process only, and the
         # classifying join is the merge's biggest step. Created and dropped inside the
         # dump's transaction (and one sync at a time holds the lock), so nothing lingers.
@@ -324,37 +353,36 @@ class DumpApplier:
         self._copy_in(stage, plan, part, path)
         self.conn.execute(sql.SQL("ANALYZE {}").format(stage))
         if plan.keyed:
-            self._merge_keyed(plan, part, stage, counts)
+            self._merge_keyed(plan, part, stage, counts, local_rows=local_rows)
         else:
             self._merge_keyless(plan, part, stage, counts)
         self.conn.execute(sql.SQL("DROP TABLE {}").format(stage))
 
     def _merge_keyed(self, plan: TablePlan, part: Part, stage: sql.Identifier,
-                     counts: TableCounts) -> None:
+                     counts: TableCounts, *, local_rows: int) -> None:
         changes = sql.Identifier("_market_sync_changes")
-        first_key = sql.Identifier("t", plan.key[0])
         self.conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(changes))
-        self.conn.execute(sql.SQL(
-            "CREATE TEMP TABLE {changes} AS "
-            "SELECT {scols}, {fk} IS NULL AS {new}, "
-            "CASE WHEN {fk} IS NULL THEN NULL ELSE to_jsonb(t.*) END AS {local} "
-            "FROM {stage} s LEFT JOIN {target} t ON {match} "
-            "WHERE {fk} IS NULL OR ROW({s_cmp}) IS DISTINCT FROM ROW({t_cmp})"
-        ).format(changes=changes, scols=plan.cols("s"), fk=first_key,
-                 new=sql.Identifier(NEW_FLAG), local=sql.Identifier(LOCAL_COL),
-                 stage=stage, target=self._day_rows(plan, part),
-                 match=plan.key_match("s", "t"),
-                 s_cmp=plan.comparable("s"), t_cmp=plan.comparable("t")))
+        blocker = plan.digest_blocker()
+        with self._planner_settings(part.rows, local_rows):
+            try:
+                if blocker is not None:
+                    raise _NoDigest(f"column {blocker} has no row digest")
+                with self.conn.transaction():
+                    self._classify_by_digest(plan, part, stage, changes)
+            except (_NoDigest, psycopg.errors.UndefinedFunction) as exc:
+                # UndefinedFunction: a server without hash_record_extended (before 14).
+                logger.info("%s: %s; comparing whole rows instead", plan.label,
+                            str(exc).splitlines()[0])
+                self._classify_exactly(plan, part, stage, changes)
         self.conn.execute(sql.SQL("ANALYZE {}").format(changes))
-        if part.day is not None and plan.spec.watermark is not None:
-            # The join above saw only the part's day: a "new" key may still exist on another
-            # day of the laptop table. Probe those (usually few) through the key index.
-            self.conn.execute(sql.SQL(
-                "UPDATE {changes} c SET {new} = false, {local} = to_jsonb(t.*) "
-                "FROM {target} t WHERE c.{new} AND {match}"
-            ).format(changes=changes, new=sql.Identifier(NEW_FLAG),
-                     local=sql.Identifier(LOCAL_COL), target=plan.ident,
-                     match=plan.key_match("t", "c")))
+        # Every row of `changes` without the laptop's version yet (the new ones, and with the
+        # digest every diverged one) is looked up by key in the whole table: the join saw
+        # only the part's day, and a key that moved to another day is diverged, not new.
+        self.conn.execute(sql.SQL(
+            "UPDATE {changes} c SET {new} = false, {local} = to_jsonb(t.*) "
+            "FROM {target} t WHERE c.{local} IS NULL AND {match}"
+        ).format(changes=changes, new=sql.Identifier(NEW_FLAG), local=sql.Identifier(LOCAL_COL),
+                 target=plan.ident, match=plan.key_match("t", "c")))
         row = self.conn.execute(sql.SQL(
             "SELECT count(*) FILTER (WHERE {new}), count(*) FILTER (WHERE NOT {new}) FROM {c}"
         ).format(new=sql.Identifier(NEW_FLAG), c=changes)).fetchone()
@@ -388,6 +416,68 @@ class DumpApplier:
         counts.new += new
         counts.diverged += diverged + local_only
         counts.unchanged += part.rows - new - diverged
+
+    def _classify_by_digest(self, plan: TablePlan, part: Part, stage: sql.Identifier,
+                            changes: sql.Identifier) -> None:
+        """``changes`` := the incoming rows whose key the part's day lacks, or whose row
+        digest differs from the laptop's row of that key. The hash table holds only the
+        laptop's keys and 8-byte digests, so a day of wide rows is never spilled to disk."""
+        digest = sql.Identifier(DIGEST_COL)
+        self.conn.execute(sql.SQL(
+            "CREATE TEMP TABLE {changes} AS "
+            "SELECT {scols}, {fk} IS NULL AS {new}, NULL::jsonb AS {local} "
+            "FROM {stage} s LEFT JOIN ("
+            "  SELECT {keys}, {x_digest} AS {digest} "
+            "  FROM {table} x WHERE {in_range}) t ON {match} "
+            "WHERE {fk} IS NULL OR {s_digest} <> t.{digest}"
+        ).format(changes=changes, scols=plan.cols("s"), fk=sql.Identifier("t", plan.key[0]),
+                 new=sql.Identifier(NEW_FLAG), local=sql.Identifier(LOCAL_COL), stage=stage,
+                 keys=sql.SQL(", ").join(sql.Identifier("x", k) for k in plan.key),
+                 x_digest=plan.digest("x"), digest=digest, table=plan.ident,
+                 in_range=plan.in_range(part, "x"), match=plan.key_match("s", "t"),
+                 s_digest=plan.digest("s")))
+
+    def _classify_exactly(self, plan: TablePlan, part: Part, stage: sql.Identifier,
+                          changes: sql.Identifier) -> None:
+        """``changes`` by comparing whole rows: for column types PostgreSQL cannot hash."""
+        first_key = sql.Identifier("t", plan.key[0])
+        self.conn.execute(sql.SQL(
+            "CREATE TEMP TABLE {changes} AS "
+            "SELECT {scols}, {fk} IS NULL AS {new}, "
+            "CASE WHEN {fk} IS NULL THEN NULL ELSE to_jsonb(t.*) END AS {local} "
+            "FROM {stage} s LEFT JOIN {target} t ON {match} "
+            "WHERE {fk} IS NULL OR ROW({s_cmp}) IS DISTINCT FROM ROW({t_cmp})"
+        ).format(changes=changes, scols=plan.cols("s"), fk=first_key,
+                 new=sql.Identifier(NEW_FLAG), local=sql.Identifier(LOCAL_COL),
+                 stage=stage, target=self._day_rows(plan, part),
+                 match=plan.key_match("s", "t"),
+                 s_cmp=plan.comparable("s"), t_cmp=plan.comparable("t")))
+
+    @contextmanager
+    def _planner_settings(self, incoming: int, local: int) -> Iterator[None]:
+        """Transaction-local planner settings for classifying one part, restored afterwards:
+
+        * ``work_mem`` raised (never lowered) to hold the digest hash table: 96 bytes a row
+          (a million tick rows took 63 MB), at most 512 MB;
+        * ``parallel_tuple_cost = 0``: the planner cannot know that the digest comparison
+          keeps only the few changed rows, so it would price a parallel plan as if every
+          row went back to the leader, and run the join in one process.
+        """
+        row = self.conn.execute(
+            "SELECT current_setting('work_mem'), pg_size_bytes(current_setting('work_mem')), "
+            "current_setting('parallel_tuple_cost')").fetchone()
+        assert row is not None
+        saved = {"work_mem": str(row[0]), "parallel_tuple_cost": str(row[2])}
+        wanted = min(max(incoming, local) * 96, 512 << 20)
+        if wanted > int(row[1]):
+            self.conn.execute("SELECT set_config('work_mem', %s, true)", (f"{wanted >> 10}kB",))
+        self.conn.execute("SELECT set_config('parallel_tuple_cost', '0', true)")
+        try:
+            yield
+        finally:  # after an error the whole transaction is rolled back, settings with it
+            if self.conn.info.transaction_status != psycopg.pq.TransactionStatus.INERROR:
+                for name, value in saved.items():
+                    self.conn.execute("SELECT set_config(%s, %s, true)", (name, value))
 
     @staticmethod
     def _day_rows(plan: TablePlan, part: Part) -> sql.Composable:
@@ -427,7 +517,8 @@ class DumpApplier:
         diverged = self._scalar(sql.SQL("SELECT count(*) FROM ({}) x").format(local_only_rows))
         restore = sql.SQL(", ").join(
             sql.SQL("c.{}::{}").format(sql.Identifier(col), _type_sql(plan.types[col]))
-            if _NO_EQUALITY.match(plan.types[col]) else sql.SQL("c.{}").format(sql.Identifier(col))
+            if _COMPARED_AS_TEXT.match(plan.types[col])
+            else sql.SQL("c.{}").format(sql.Identifier(col))
             for col in plan.columns)
         if diverged:
             if self.policy is ConflictPolicy.ABORT:
@@ -457,7 +548,7 @@ class DumpApplier:
     def _aliased_comparable(self, plan: TablePlan, alias: str) -> sql.Composed:
         return sql.SQL(", ").join(
             sql.SQL("{}::text AS {}").format(sql.Identifier(alias, c), sql.Identifier(c))
-            if _NO_EQUALITY.match(plan.types[c]) else sql.Identifier(alias, c)
+            if _COMPARED_AS_TEXT.match(plan.types[c]) else sql.Identifier(alias, c)
             for c in plan.columns)
 
     def _save_conflicts(self, plan: TablePlan, select: sql.Composed) -> None:
@@ -492,6 +583,51 @@ class ConflictAbortWithSamples(ConflictAbort):
     def __init__(self, message: str, hint: str, samples: list[dict[str, Any]]) -> None:
         super().__init__(message, hint)
         self.samples = samples
+
+
+def _digest_terms(ident: sql.Composable, kind: str) -> list[sql.Composable] | None:
+    """What a column of type ``kind`` contributes to the row digest, or None if the digest
+    cannot stand for its equality."""
+    if _COMPARED_AS_TEXT.match(kind):
+        return [sql.SQL("{}::text").format(ident)]
+    if _FULL_HASH.match(kind):
+        return [ident]
+    if _NUMERIC.match(kind):
+        # numeric's hash leaves out the sign, and NaN and ±Infinity all hash alike
+        return [ident, sql.SQL("{} < 0").format(ident), sql.SQL("{} = 'NaN'::numeric")
+                .format(ident)]
+    if kind == "bigint":
+        # 8-byte integers hash their two halves XOR-ed together: add the high half
+        return [ident, sql.SQL("({} >> 32)::integer").format(ident)]
+    if _TIMESTAMP.match(kind):
+        # hashed like bigint (microseconds); epoch seconds as float8 are exact to the µs
+        return [ident, sql.SQL("date_part('epoch', {})").format(ident)]
+    return None
+
+
+def digest_blocker(columns: tuple[str, ...], types: dict[str, str]) -> str | None:
+    """The first column whose type the row digest does not cover, or None."""
+    for c in columns:
+        if _digest_terms(sql.Identifier(c), types[c]) is None:
+            return f"{c} ({types[c]})"
+    return None
+
+
+def row_digest(alias: str, columns: tuple[str, ...], types: dict[str, str]) -> sql.Composed:
+    """The 64-bit digest of ``columns`` of the row ``alias`` (all covered by the digest)."""
+    terms: list[sql.Composable] = []
+    for c in columns:
+        more = _digest_terms(sql.Identifier(alias, c), types[c])
+        assert more is not None, c
+        terms += more
+    if not terms:
+        return sql.Composed([sql.SQL("0::bigint")])
+    return sql.SQL("hash_record_extended(ROW({}), {})").format(
+        sql.SQL(", ").join(terms), sql.Literal(DIGEST_SEED))
+
+
+class _NoDigest(Exception):
+    """This table's rows are compared whole (a column type the digest does not cover)."""
 
 
 def _type_sql(type_text: str) -> sql.SQL:
