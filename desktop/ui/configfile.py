@@ -1,20 +1,20 @@
 """Write the Settings dialog's values into the config TOML (no Qt here).
 
-The file is read as TOML, only the keys the dialog owns are changed, the result
-is validated with the same parser the app uses, and only then written (to a
-temporary file, renamed over the old one). Tables and other sections are kept.
+The file is read with tomlkit (shared/tomledit.py) and only the keys the dialog owns
+are changed: everything else, comments and layout included, stays as the trader wrote
+it. The result is validated with the same parser the app uses, and only then written
+(to a temporary file, renamed over the old one).
 """
 
 from __future__ import annotations
 
-import tomllib
+from collections.abc import MutableMapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import tomli_w
-
 from shared.config import Config, ConflictPolicy, NotificationLevel, parse_config
+from shared.tomledit import dumps, load_document, table
 
 
 @dataclass(frozen=True)
@@ -39,7 +39,7 @@ class SettingsValues:
                    allow_insecure_keyring=config.ui.allow_insecure_keyring)
 
 
-def _set(section: dict[str, Any], key: str, value: str | bool | None) -> None:
+def _set(section: MutableMapping[str, Any], key: str, value: str | bool | None) -> None:
     if value is None or value == "":
         section.pop(key, None)
     else:
@@ -48,24 +48,20 @@ def _set(section: dict[str, Any], key: str, value: str | bool | None) -> None:
 
 def render_settings(path: Path, values: SettingsValues) -> tuple[str, Config]:
     """The new file's text and its parsed Config; raises ConfigError if it is not valid."""
-    text = path.read_text(encoding="utf-8") if path.exists() else ""
-    data: dict[str, Any] = tomllib.loads(text) if text else {}
-    aws = data.setdefault("aws", {})
+    hint = "fix the file by hand (or move it away), then save again"
+    document = load_document(path, "market-sync configuration (written by the Settings "
+                             "dialog; comments you add are kept)", hint)
+    aws = table(document, "aws", path, hint)
     _set(aws, "profile", values.profile.strip())
     _set(aws, "region", values.region.strip())
     _set(aws, "bucket", values.bucket.strip())
     _set(aws, "instance_id", values.instance_id.strip())
-    data.setdefault("database", {})["conninfo"] = values.conninfo.strip()
-    data.setdefault("sync", {})["policy"] = str(values.policy)
-    ui = data.setdefault("ui", {})
+    table(document, "database", path, hint)["conninfo"] = values.conninfo.strip()
+    table(document, "sync", path, hint)["policy"] = str(values.policy)
+    ui = table(document, "ui", path, hint)
     ui["notifications"] = str(values.notifications)
     ui["allow_insecure_keyring"] = values.allow_insecure_keyring
-    # tomli_w writes tables after plain keys; keep [[tables]] last for readability.
-    ordered: dict[str, Any] = {k: data[k] for k in ("aws", "database", "sync", "app", "agent", "ui")
-               if k in data}
-    ordered.update({k: v for k, v in data.items() if k not in ordered})
-    new_text = "# market-sync configuration (written by the Settings dialog)\n" + \
-        tomli_w.dumps(ordered)
+    new_text = dumps(document)
     return new_text, parse_config(new_text, path)
 
 
