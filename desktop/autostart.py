@@ -18,6 +18,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
+from shared.paths import write_atomically
+
 APP_NAME = "market-sync"
 LAUNCH_AGENT_LABEL = "in.market-sync.tray"
 RUN_KEY = r"Software\Microsoft\Windows\CurrentVersion\Run"
@@ -84,8 +86,7 @@ class XdgAutostart:
         self.path = (folder or xdg_autostart_dir()) / f"{APP_NAME}.desktop"
 
     def enable(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        _write_atomically(self.path, render_desktop_entry(self.command).encode("utf-8"))
+        write_atomically(self.path, render_desktop_entry(self.command))
 
     def disable(self) -> None:
         self.path.unlink(missing_ok=True)
@@ -115,8 +116,7 @@ class LaunchAgentAutostart:
         self.path = folder / f"{LAUNCH_AGENT_LABEL}.plist"
 
     def enable(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        _write_atomically(self.path, render_launch_agent(self.command))
+        write_atomically(self.path, render_launch_agent(self.command))
 
     def disable(self) -> None:
         self.path.unlink(missing_ok=True)
@@ -202,9 +202,3 @@ def autostart_for(platform: str | None = None,
     if platform == "darwin":
         return LaunchAgentAutostart(command)
     return XdgAutostart(command)
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    temporary = path.with_name(path.name + ".tmp")
-    temporary.write_bytes(data)
-    temporary.replace(path)

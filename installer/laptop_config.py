@@ -9,11 +9,11 @@ replaces the old file.
 from __future__ import annotations
 
 import logging
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from shared.config import parse_config
+from shared.paths import write_atomically
 from shared.tomledit import dumps, load_document, table
 
 logger = logging.getLogger(__name__)
@@ -49,10 +49,7 @@ def write_laptop_config(path: Path, aws: LaptopAws, conninfo: str | None = None)
     database.setdefault("conninfo", DEFAULT_CONNINFO)
     text = dumps(document)
     parse_config(text, path)  # never write a file the app would refuse
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".partial")
-    partial.write_text(text, encoding="utf-8")
-    os.replace(partial, path)
+    write_atomically(path, text)
     logger.info("wrote %s", path)
     return path
 

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import urllib.request
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 from shared.errors import DatabaseError, MarketSyncError
+from shared.paths import write_atomically
 
 logger = logging.getLogger(__name__)
 
@@ -56,11 +56,7 @@ class WizardState:
             return cls()
 
     def save(self, state_dir: Path) -> None:
-        state_dir.mkdir(parents=True, exist_ok=True)
-        path = self.path(state_dir)
-        partial = path.with_name(path.name + ".partial")
-        partial.write_text(json.dumps(asdict(self), indent=1), encoding="utf-8")
-        os.replace(partial, path)
+        write_atomically(self.path(state_dir), json.dumps(asdict(self), indent=1))
 
 
 def aws_profiles() -> list[str]:

@@ -45,3 +45,20 @@ def resolve_config_path(explicit: str | os.PathLike[str] | None) -> Path:
     if env:
         return Path(env).expanduser()
     return AppPaths.default().config_file
+
+
+def write_atomically(path: Path, data: str | bytes) -> None:
+    """Replace ``path`` with ``data`` (str: UTF-8) in one rename: a reader sees the old
+    file or the new one, never half of it. The folder is created; a failed write (a full
+    disk) removes its temporary file and leaves the old file as it was."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(path.name + ".partial")
+    try:
+        if isinstance(data, str):
+            temporary.write_text(data, encoding="utf-8")
+        else:
+            temporary.write_bytes(data)
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise

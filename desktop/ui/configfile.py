@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from shared.config import Config, ConflictPolicy, NotificationLevel, parse_config
+from shared.paths import write_atomically
 from shared.tomledit import dumps, load_document, table
 
 
@@ -67,8 +68,5 @@ def render_settings(path: Path, values: SettingsValues) -> tuple[str, Config]:
 
 def save_settings(path: Path, values: SettingsValues) -> Config:
     text, config = render_settings(path, values)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(path.name + ".tmp")
-    temporary.write_text(text, encoding="utf-8")
-    temporary.replace(path)
+    write_atomically(path, text)
     return config

@@ -103,3 +103,18 @@ def test_a_file_that_cannot_be_edited_is_refused_and_left_alone(tmp_path: Path,
         assert str(path) in str(error)
     assert path.read_text(encoding="utf-8") == broken
     assert not list(tmp_path.glob("*.tmp")) and not list(tmp_path.glob("*.partial"))
+
+
+def test_a_write_that_fails_leaves_the_old_file_and_no_temporary(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text(HAND_WRITTEN, encoding="utf-8")
+
+    def disk_full(*_: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr("shared.paths.os.replace", disk_full)
+    with pytest.raises(OSError, match="No space left"):
+        save_settings(path, SETTINGS)
+    assert path.read_text(encoding="utf-8") == HAND_WRITTEN
+    assert [p.name for p in tmp_path.iterdir()] == ["config.toml"]
