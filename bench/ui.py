@@ -120,7 +120,8 @@ def start_and_idle(idle: float) -> dict[str, object]:
 
 
 def stall(days: int, step: int) -> dict[str, object]:
-    from desktop.demo import demo_world, simulate_days
+    from desktop.demo.scenario import simulate_days
+    from desktop.demo.world import demo_world
 
     with demo_world(days=days, step_seconds=step) as world:
         simulate_days(world, lambda _line: None, step)

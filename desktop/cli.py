@@ -42,5 +42,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     return run_handler(args)
 
 
+def gui_main() -> int:
+    """The ``market-sync-tray`` GUI script: ``market-sync tray`` without a console."""
+    return main(["tray"])
+
+
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -112,3 +112,114 @@ def test_the_probe_sees_a_heavy_import() -> None:
 @pytest.mark.parametrize("module", LIGHT_MODULES)
 def test_importing_starts_without_boto3_psycopg_or_pyside6(module: str) -> None:
     assert _heavy_modules_after_importing(module) == []
+
+
+# -- no import cycles between modules of desktop/ -------------------------------------------
+DESKTOP = ROOT / "desktop"
+
+
+def _module_name(path: Path, base: Path) -> str:
+    parts = list(path.relative_to(base).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def _imported(node: ast.AST, package: str, known: set[str]) -> set[str]:
+    """The desktop modules one import statement names: statements anywhere (inside
+    functions and ``if TYPE_CHECKING:`` too) and ``importlib.import_module("literal")``."""
+    names: set[str] = set()
+    if isinstance(node, ast.Import):
+        names = {alias.name for alias in node.names}
+    elif isinstance(node, ast.ImportFrom):
+        base = node.module or ""
+        if node.level:
+            anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
+            base = ".".join([*anchor, base] if base else anchor)
+        names = {f"{base}.{alias.name}" if f"{base}.{alias.name}" in known else base
+                 for alias in node.names}
+    elif isinstance(node, ast.Call) and node.args:
+        func = node.func
+        name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+        first = node.args[0]
+        if (name in ("import_module", "__import__") and isinstance(first, ast.Constant)
+                and isinstance(first.value, str)):
+            names = {first.value}
+    found = set()
+    for name in names:  # ``import desktop.ui.app`` also names desktop.ui: keep the deepest
+        while name and name not in known:
+            name = name.rpartition(".")[0]
+        if name:
+            found.add(name)
+    return found
+
+
+def import_graph(root: Path = DESKTOP) -> dict[str, set[str]]:
+    files = sorted(root.rglob("*.py"))
+    known = {_module_name(f, root.parent) for f in files}
+    graph: dict[str, set[str]] = {}
+    for path in files:
+        module = _module_name(path, root.parent)
+        package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+        edges: set[str] = set()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+            edges |= _imported(node, package, known)
+        edges.discard(module)
+        graph[module] = edges
+    return graph
+
+
+def import_cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Every strongly connected group of more than one module (Tarjan), sorted."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    cycles: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        on_stack.add(node)
+        for nxt in sorted(graph.get(node, ())):
+            if nxt not in index:
+                visit(nxt)
+                low[node] = min(low[node], low[nxt])
+            elif nxt in on_stack:
+                low[node] = min(low[node], index[nxt])
+        if low[node] == index[node]:
+            group = []
+            while True:
+                top = stack.pop()
+                on_stack.discard(top)
+                group.append(top)
+                if top == node:
+                    break
+            if len(group) > 1:
+                cycles.append(sorted(group))
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return sorted(cycles)
+
+
+def test_the_cycle_scan_sees_lazy_and_type_checking_imports(tmp_path: Path) -> None:
+    pkg = tmp_path / "desktop"
+    (pkg / "ui").mkdir(parents=True)
+    (pkg / "__init__.py").write_text("")
+    (pkg / "ui" / "__init__.py").write_text("")
+    (pkg / "a.py").write_text("def f():\n    from desktop.ui import b\n")
+    (pkg / "ui" / "b.py").write_text("from typing import TYPE_CHECKING\n"
+                                     "if TYPE_CHECKING:\n    from desktop.c import X\n")
+    (pkg / "c.py").write_text("import importlib\nimportlib.import_module('desktop.a')\n")
+    (pkg / "d.py").write_text("from . import a\n")
+
+    graph = import_graph(pkg)
+
+    assert graph["desktop.d"] == {"desktop.a"}
+    assert import_cycles(graph) == [["desktop.a", "desktop.c", "desktop.ui.b"]]
+
+
+def test_no_import_cycles_between_desktop_modules() -> None:
+    assert import_cycles(import_graph()) == []

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from desktop.demo import DemoWorld
+    from desktop.demo.world import DemoWorld
 
 
 def register(commands: argparse._SubParsersAction[Any]) -> None:
@@ -33,7 +33,8 @@ def _say(line: str = "") -> None:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from desktop.demo import demo_world, run_demo_tray, tray_available
+    from desktop.demo.tray import run_demo_tray, tray_available
+    from desktop.demo.world import demo_world
     from shared.errors import MarketSyncError
 
     if not args.headless:
@@ -57,8 +58,8 @@ def _demo(args: argparse.Namespace) -> int:
 
 def _instance_day(world: DemoWorld, step: int, say: Callable[[str], None]) -> None:
     """The instance's side: started, days collected and backed up, then powered off."""
-    from desktop.demo import demo_controller, simulate_days
-    from desktop.instance import market_hours
+    from desktop.demo.scenario import demo_controller, simulate_days
+    from desktop.engine.instance import market_hours
 
     controller = demo_controller(world)
     say("$ market-sync start --wait")
@@ -76,10 +77,10 @@ def _headless(world: DemoWorld) -> int:
     import sys
 
     from desktop.commands.sync import TerminalProgress
-    from desktop.demo import make_conflict
+    from desktop.demo.scenario import make_conflict
     from desktop.engine import ledger
+    from desktop.engine.status import collect_status
     from desktop.engine.sync import SyncEngine, connect_local
-    from desktop.status import collect_status
     from shared.aws import AwsClients
     from shared.dumpstore import DumpStore
 

@@ -10,7 +10,7 @@ from shared.config import Config
 from shared.errors import ConfigError
 
 if TYPE_CHECKING:
-    from desktop.instance import InstanceController
+    from desktop.engine.instance import InstanceController
 
 
 def register(commands: argparse._SubParsersAction[Any]) -> None:
@@ -43,7 +43,7 @@ def register(commands: argparse._SubParsersAction[Any]) -> None:
 
 def _status(args: argparse.Namespace) -> int:
     from desktop.commands.sync import database_password
-    from desktop.status import collect_status
+    from desktop.engine.status import collect_status
     from shared.aws import AwsClients
 
     config = config_from_args(args)
@@ -58,8 +58,8 @@ def _status(args: argparse.Namespace) -> int:
 
 
 def _controller(config: Config) -> InstanceController:
-    from desktop.instance import InstanceController
-    from desktop.status import health_url_for
+    from desktop.engine.instance import InstanceController
+    from desktop.engine.status import health_url_for
     from shared.aws import AwsClients
 
     if not config.aws.instance_id:

@@ -1,4 +1,4 @@
-"""``market-sync tray``: the tray app (also the GUI entry point ``market-sync-tray``)."""
+"""``market-sync tray``: the tray app (``market-sync-tray`` is :func:`desktop.cli.gui_main`)."""
 
 from __future__ import annotations
 
@@ -28,10 +28,3 @@ def _tray(args: argparse.Namespace) -> int:
     from desktop.ui.app import run_tray
 
     return run_tray(config)
-
-
-def gui_main() -> int:
-    """The ``market-sync-tray`` GUI script: ``market-sync tray`` without a console."""
-    from desktop.cli import main
-
-    return main(["tray"])

@@ -6,7 +6,6 @@ import logging
 import signal
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QTimer
 from PySide6.QtGui import QIcon
@@ -19,9 +18,6 @@ from desktop.ui.shell import Shell
 from desktop.ui.single import SingleInstance, server_name
 from desktop.ui.viewmodel import TrayState
 from shared.config import Config
-
-if TYPE_CHECKING:
-    from desktop.demo import DemoWorld
 
 logger = logging.getLogger(__name__)
 
@@ -48,7 +44,7 @@ def start_shell(config: Config, *, demo: bool = False, log_dir: Path | None = No
     return shell
 
 
-def run_tray(config: Config, *, demo: DemoWorld | None = None) -> int:
+def run_tray(config: Config, *, demo: bool = False) -> int:
     """Run the tray until Quit. A second launch brings this one's window forward."""
     from shared.logsetup import configure_file_logging
     from shared.paths import AppPaths
@@ -60,9 +56,9 @@ def run_tray(config: Config, *, demo: DemoWorld | None = None) -> int:
     if not single.claim():
         logger.info("market-sync is already running; asked it to show its window")
         return 0
-    shell = start_shell(config, demo=demo is not None, log_dir=log_dir)
+    shell = start_shell(config, demo=demo, log_dir=log_dir)
     single.activated.connect(shell.activate)
-    if demo is not None:
+    if demo:
         shell.show_status()
     # Ctrl+C in a terminal quits cleanly (Python sees the signal between timer ticks).
     signal.signal(signal.SIGINT, lambda *_: shell.quit())

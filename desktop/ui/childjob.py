@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, QProcess, QProcessEnvironment, QTimer, Slot
 
-from desktop.ui.runner import BaseJob, JobFailure
-from desktop.worker import CANCEL
+from desktop.proc.protocol import CANCEL
+from desktop.ui.jobs import BaseJob, JobFailure
 
 if TYPE_CHECKING:
     from desktop.ui.services import WorkerCall
@@ -32,7 +32,7 @@ _ROOT = str(Path(__file__).resolve().parents[2])  # where ``desktop`` can be imp
 
 
 class ChildJob(BaseJob):
-    """``argv`` run as a child process speaking the protocol of :mod:`desktop.worker`."""
+    """``argv`` run as a child process speaking the protocol of :mod:`desktop.proc.worker`."""
 
     def __init__(self, name: str, argv: Sequence[str], call: WorkerCall,
                  parent: QObject | None = None) -> None:

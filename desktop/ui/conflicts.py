@@ -36,11 +36,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop.ui.runner import JobFailure
+from desktop.ui.jobs import JobFailure
 
 if TYPE_CHECKING:
     from desktop.engine.records import ConflictRecord
-    from desktop.worker import ConflictList
+    from desktop.proc.protocol import ConflictList
 
 ALL = "All"
 _Index = QModelIndex | QPersistentModelIndex

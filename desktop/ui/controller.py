@@ -18,14 +18,15 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import QObject, QTimer, Signal, Slot
 
 from desktop.ui import services
-from desktop.ui.runner import BaseJob, JobFailure, Runner
+from desktop.ui.jobs import BaseJob, JobFailure
+from desktop.ui.runner import Runner
 from desktop.ui.viewmodel import SyncOutcome, TrayState, TrayView, derive_view
 from shared.config import Config
 
 if TYPE_CHECKING:
     from desktop.engine.progress import SyncProgress
     from desktop.engine.report import SyncReport
-    from desktop.status import StatusSnapshot
+    from desktop.engine.status import StatusSnapshot
 
 logger = logging.getLogger(__name__)
 

@@ -16,11 +16,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop.ui.runner import JobFailure
+from desktop.ui.jobs import JobFailure
 
 if TYPE_CHECKING:
     from desktop.engine.records import AppliedDump
-    from desktop.worker import HistoryList
+    from desktop.proc.protocol import HistoryList
 
 _Index = QModelIndex | QPersistentModelIndex
 HEADERS = ("Dump", "Days", "Kind", "Policy", "New", "Unchanged", "Diverged", "Size",

@@ -19,7 +19,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop.ui.runner import BaseJob, JobFailure
+from desktop.ui.jobs import BaseJob, JobFailure
 from desktop.ui.viewmodel import sync_fraction
 
 if TYPE_CHECKING:

@@ -1,7 +1,7 @@
 """The one runner for background work (STYLE.md: Anki's QueryOp/TaskManager).
 
 Engine work runs in a child process (:meth:`Runner.spawn`, a
-:class:`~desktop.ui.childjob.ChildJob` over ``python -m desktop.worker``): the tray
+:class:`~desktop.ui.childjob.ChildJob` over ``python -m desktop.proc.worker``): the tray
 never imports boto3 or psycopg and never competes for its GIL with a merge.
 Light work that needs no engine (the first-run wizard's steps) can still run on
 the runner's :class:`QThreadPool` (:meth:`Runner.run`). Either way what the work
@@ -18,32 +18,18 @@ from __future__ import annotations
 import logging
 import traceback
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal, Slot
 
 from desktop.engine.progress import CancelToken
+from desktop.ui.childjob import ChildJob
+from desktop.ui.jobs import BaseJob, JobFailure
 
 if TYPE_CHECKING:
     from desktop.ui.services import WorkerCall
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class JobFailure:
-    """Why a job failed: the trader's sentence, the hint, and for bugs the traceback."""
-
-    job: str
-    message: str
-    hint: str = ""
-    cancelled: bool = False
-    details: str = ""
-    kind: str = ""  # the exception's class name, e.g. "MarketHoursError"
-
-    def __str__(self) -> str:
-        return f"{self.message}\n{self.hint}" if self.hint else self.message
 
 
 class JobContext:
@@ -59,45 +45,6 @@ class JobContext:
 
 
 Work = Callable[[JobContext], object]
-
-
-class BaseJob(QObject):
-    """One piece of background work, observed from the UI thread.
-
-    Signals:
-        progressed(object): a progress dataclass the work reported (UI thread).
-        succeeded(object): the work's result, usually a frozen dataclass (UI thread).
-        failed(JobFailure): the work raised; expected errors carry the trader's message.
-        finished(): after succeeded or failed, exactly once.
-    """
-
-    progressed = Signal(object)
-    succeeded = Signal(object)
-    failed = Signal(object)
-    finished = Signal()
-
-    def __init__(self, name: str, parent: QObject | None = None) -> None:
-        super().__init__(parent)
-        self.name = name
-        self.done = False
-        self.result: object = None
-        self.failure: JobFailure | None = None
-
-    def cancel(self) -> None:
-        """Ask the work to stop; the engine rolls back what is in flight."""
-        raise NotImplementedError
-
-    def _succeed(self, result: object) -> None:
-        self.done, self.result = True, result
-        self.succeeded.emit(result)
-        self.finished.emit()
-
-    def _fail(self, failure: JobFailure) -> None:
-        self.done, self.failure = True, failure
-        if not failure.cancelled:
-            logger.warning("%s failed: %s", self.name, failure.message)
-        self.failed.emit(failure)
-        self.finished.emit()
 
 
 class Job(BaseJob):
@@ -168,7 +115,7 @@ def worker_command() -> tuple[str, ...]:
     """This interpreter running the worker module (tests substitute their own)."""
     import sys
 
-    return (sys.executable, "-m", "desktop.worker")
+    return (sys.executable, "-m", "desktop.proc.worker")
 
 
 class Runner(QObject):
@@ -198,8 +145,6 @@ class Runner(QObject):
 
     def spawn(self, call: WorkerCall, name: str | None = None) -> BaseJob:
         """Run one worker operation in a child process."""
-        from desktop.ui.childjob import ChildJob
-
         job = ChildJob(name or call.operation, (*self.worker, call.operation, *call.arguments),
                        call, self)
         self._track(job)
@@ -234,8 +179,6 @@ class Runner(QObject):
         A child that has not ended within ``timeout_ms`` is killed; its transaction dies
         with it. Blocks the UI thread, which is what Quit wants: nothing outlives the app.
         """
-        from desktop.ui.childjob import ChildJob
-
         jobs = list(self._jobs)
         for job in jobs:
             job.cancel()

@@ -41,7 +41,8 @@ def save(widget: QWidget, path: Path) -> None:
 
 
 def main(out: Path) -> int:
-    from desktop.demo import demo_controller, demo_world, make_conflict, simulate_days
+    from desktop.demo.scenario import demo_controller, make_conflict, simulate_days
+    from desktop.demo.world import demo_world
     from desktop.ui.app import application, start_shell
 
     logging.basicConfig(level=logging.INFO, format="%(message)s")

@@ -1,7 +1,7 @@
 """What the tray asks of the engine, as requests to its child process (no Qt here).
 
 Each function returns a :class:`WorkerCall`: the operation for ``python -m
-desktop.worker``, the request written to its stdin, how long it may take, and how
+desktop.proc.worker``, the request written to its stdin, how long it may take, and how
 its JSON answer becomes the frozen dataclass the windows show. The runner
 (:meth:`desktop.ui.runner.Runner.spawn`) runs it. Nothing here imports boto3 or
 psycopg, and nothing of the engine runs in the tray's process.
@@ -13,8 +13,8 @@ import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from desktop.status import StatusSnapshot
-from desktop.worker import (
+from desktop.engine.status import StatusSnapshot
+from desktop.proc.protocol import (
     ConflictList,
     DatabaseCheck,
     Decoder,

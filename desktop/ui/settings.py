@@ -24,12 +24,13 @@ from PySide6.QtWidgets import (
 
 from desktop.ui import services
 from desktop.ui.configfile import SettingsValues, save_settings
-from desktop.ui.runner import JobFailure, Runner
+from desktop.ui.jobs import JobFailure
+from desktop.ui.runner import Runner
 from shared.config import Config, ConflictPolicy, NotificationLevel
 from shared.errors import MarketSyncError
 
 if TYPE_CHECKING:
-    from desktop.autostart import Autostart
+    from desktop.system.autostart import Autostart
 
 logger = logging.getLogger(__name__)
 
@@ -61,7 +62,7 @@ class SettingsDialog(QDialog):
         self.setMinimumWidth(560)
         self.config, self.runner = config, runner
         if autostart is None:
-            from desktop.autostart import autostart_for
+            from desktop.system.autostart import autostart_for
 
             autostart = autostart_for()
         self.autostart = autostart

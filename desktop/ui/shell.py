@@ -16,10 +16,10 @@ from PySide6.QtWidgets import QApplication, QMessageBox, QSystemTrayIcon, QWidge
 
 from desktop.ui import services
 from desktop.ui.controller import AppController
-from desktop.ui.runner import BaseJob, JobFailure
+from desktop.ui.jobs import BaseJob, JobFailure
 
 if TYPE_CHECKING:
-    from desktop.autostart import Autostart
+    from desktop.system.autostart import Autostart
     from desktop.ui.conflicts import ConflictsWindow
     from desktop.ui.history import HistoryWindow
     from desktop.ui.notify import Notifier

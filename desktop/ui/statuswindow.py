@@ -17,16 +17,16 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from desktop.ui.actions import ShellActions
 from desktop.ui.icons import COLOURS, state_pixmap
 from desktop.ui.viewmodel import STATE_WORDS, TrayState, TrayView
 
 if TYPE_CHECKING:
     from desktop.ui.controller import AppController, Notice
-    from desktop.ui.shell import Shell
 
 
 class StatusWindow(QWidget):
-    def __init__(self, controller: AppController, shell: Shell, fallback: bool) -> None:
+    def __init__(self, controller: AppController, shell: ShellActions, fallback: bool) -> None:
         super().__init__()
         self.controller, self.shell, self.fallback = controller, shell, fallback
         title = "market-sync"

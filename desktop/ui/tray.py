@@ -8,18 +8,18 @@ from PySide6.QtCore import QObject, Slot
 from PySide6.QtGui import QAction, QIcon
 from PySide6.QtWidgets import QMenu, QSystemTrayIcon
 
+from desktop.ui.actions import ShellActions
 from desktop.ui.icons import state_icon
 from desktop.ui.viewmodel import TrayState, TrayView
 
 if TYPE_CHECKING:
     from desktop.ui.controller import AppController
-    from desktop.ui.shell import Shell
 
 
 class TrayMenu(QMenu):
     """The menu: a fresh set of actions from the controller's view on every aboutToShow."""
 
-    def __init__(self, controller: AppController, shell: Shell) -> None:
+    def __init__(self, controller: AppController, shell: ShellActions) -> None:
         super().__init__()
         self.controller, self.shell = controller, shell
         self.aboutToShow.connect(self.rebuild)
@@ -75,7 +75,7 @@ class TrayMenu(QMenu):
 class TrayIcon(QObject):
     """The system tray icon: its picture and tooltip follow the controller's view."""
 
-    def __init__(self, controller: AppController, shell: Shell) -> None:
+    def __init__(self, controller: AppController, shell: ShellActions) -> None:
         super().__init__(controller)
         self.controller = controller
         self.menu = TrayMenu(controller, shell)

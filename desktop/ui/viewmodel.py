@@ -1,6 +1,6 @@
 """What the tray shows, derived from the engine's facts: plain Python, no Qt.
 
-:func:`derive_view` turns the latest :class:`~desktop.status.StatusSnapshot`, the
+:func:`derive_view` turns the latest :class:`~desktop.engine.status.StatusSnapshot`, the
 sync in flight and the last sync's outcome into one frozen :class:`TrayView`;
 the tray icon, its menu and the status window all draw from it, so they never
 disagree.
@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from desktop.engine.progress import SyncProgress
     from desktop.engine.report import SyncReport
-    from desktop.status import StatusSnapshot
+    from desktop.engine.status import StatusSnapshot
 
 
 class TrayState(enum.StrEnum):

@@ -37,7 +37,8 @@ from PySide6.QtWidgets import (
     QWizardPage,
 )
 
-from desktop.ui.runner import JobContext, JobFailure, Runner
+from desktop.ui.jobs import JobFailure
+from desktop.ui.runner import JobContext, Runner
 from installer import template as tpl
 from installer.cost import calendar_year, estimate
 from installer.provision import ProvisionProgress, ProvisionRequest, ProvisionResult, trader_cidr

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from desktop.autostart import (
+from desktop.system.autostart import (
     LAUNCH_AGENT_LABEL,
     LaunchAgentAutostart,
     WindowsRunAutostart,

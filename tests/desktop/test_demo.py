@@ -16,9 +16,12 @@ from typing import Any
 import psycopg
 import pytest
 
-from desktop import demo
 from desktop.cli import main
-from desktop.demo import DemoWorld, demo_controller, demo_world, run_demo_tray
+from desktop.demo import tray as demo_tray
+from desktop.demo import world as demo_world_module
+from desktop.demo.scenario import demo_controller
+from desktop.demo.tray import run_demo_tray
+from desktop.demo.world import DemoWorld, demo_world
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -104,8 +107,8 @@ def test_ctrl_c_during_the_demo_exits_130_and_cleans_up(tmp_home: Path) -> None:
 
 def test_without_headless_and_no_tray_it_says_so_before_setting_up(
         monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
-    monkeypatch.setattr(demo, "tray_available", lambda: "the tray is not part of this build")
-    monkeypatch.setattr(demo, "demo_world", _must_not_run)
+    monkeypatch.setattr(demo_tray, "tray_available", lambda: "the tray is not part of this build")
+    monkeypatch.setattr(demo_world_module, "demo_world", _must_not_run)
 
     code = main(["demo"])
 
@@ -135,4 +138,4 @@ def test_run_demo_tray_hands_the_world_to_the_uis_run_tray(
                       folder=tmp_path, days=())
 
     assert run_demo_tray(world) == 0
-    assert calls == [("laptop-config", world)]
+    assert calls == [("laptop-config", True)]

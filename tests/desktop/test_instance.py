@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from desktop.instance import (
+from desktop.engine.instance import (
     KEEP_RUNNING_TAG,
     InstanceController,
     ScheduleInfo,

@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from desktop import instance as instance_module
 from desktop.cli import main
+from desktop.engine import instance as instance_module
 from shared.devtools.motoserver import MotoServer
 from tests.desktop.ec2_world import AppServer, at, ec2_client, laptop_config, launch
 from tests.helpers import TICKS_DDL, World, at_ist

@@ -16,7 +16,7 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-from desktop.instance import InstanceController
+from desktop.engine.instance import InstanceController
 from shared.aws import boto_config
 from shared.calendar import TradingCalendar
 from shared.devtools.pgcluster import free_port

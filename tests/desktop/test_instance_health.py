@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from desktop.instance import InstanceController
+from desktop.engine.instance import InstanceController
 from shared.calendar import TradingCalendar
 from shared.devtools.pgcluster import free_port
 from tests.desktop.ec2_world import AppServer, at, fixed

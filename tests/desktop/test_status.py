@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from desktop.engine import ledger
-from desktop.status import StatusSnapshot, collect_status, sentence
+from desktop.engine.status import StatusSnapshot, collect_status, sentence
 from shared.aws import AwsClients
 from shared.config import Config
 from shared.devtools.motoserver import MotoServer
@@ -251,8 +251,9 @@ def test_sentence_is_message_then_hint() -> None:
         "The bucket is gone (check [aws])."
 
 
-@pytest.mark.parametrize("module", ["desktop.status", "desktop.instance", "desktop.autostart",
-                                    "desktop.demo", "desktop.worker", "desktop.ui.services"])
+@pytest.mark.parametrize("module", ["desktop.engine.status", "desktop.engine.instance",
+                                    "desktop.system.autostart", "desktop.demo.world",
+                                    "desktop.proc.worker", "desktop.ui.services"])
 def test_importing_for_the_tray_loads_no_boto3_or_psycopg(module: str) -> None:
     probe = ("import importlib, sys; importlib.import_module(sys.argv[1]); "
              "print(sorted(m for m in sys.modules if m.split('.')[0] in "

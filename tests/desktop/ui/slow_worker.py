@@ -8,8 +8,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from desktop import worker
 from desktop.engine import merge
+from desktop.proc import worker
 
 _apply_part = merge.DumpApplier.apply_part
 

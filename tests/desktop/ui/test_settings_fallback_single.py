@@ -11,7 +11,7 @@ from keyring.backends.fail import Keyring as FailKeyring
 from PySide6.QtWidgets import QSystemTrayIcon
 from pytestqt.qtbot import QtBot
 
-from desktop.autostart import XdgAutostart
+from desktop.system.autostart import XdgAutostart
 from desktop.ui.app import run_tray
 from desktop.ui.controller import AppController, Notice
 from desktop.ui.notify import passes

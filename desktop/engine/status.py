@@ -7,7 +7,7 @@ boto3 and psycopg are loaded inside :func:`collect_status`.
 
 :meth:`StatusSnapshot.from_json` reads back what :meth:`StatusSnapshot.to_json`
 wrote, without boto3 or psycopg: the tray polls through a child process
-(``python -m desktop.worker status``) and rebuilds the snapshot from its JSON.
+(``python -m desktop.proc.worker status``) and rebuilds the snapshot from its JSON.
 """
 
 from __future__ import annotations
@@ -18,8 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from desktop.engine.records import AppliedDump
-from desktop.instance import (
+from desktop.engine.instance import (
     AppHealth,
     InstanceController,
     InstanceState,
@@ -27,6 +26,7 @@ from desktop.instance import (
     current_time,
     next_schedule,
 )
+from desktop.engine.records import AppliedDump
 from shared.calendar import IST, TradingCalendar, today_ist
 from shared.config import Config
 from shared.errors import MarketSyncError

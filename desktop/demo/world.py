@@ -5,7 +5,7 @@ An embedded moto server stands in for AWS, a throwaway PostgreSQL cluster holds 
 realistic ticks, the real agent makes one dump per day (under a faked clock, at
 16:00 IST), and the real engine syncs them. Everything is removed at the end,
 Ctrl+C included. A simulated EC2 instance (in moto) is started and stopped by the
-real :class:`~desktop.instance.InstanceController`, and a small HTTP server on
+real :class:`~desktop.engine.instance.InstanceController`, and a small HTTP server on
 127.0.0.1 plays the market app's health endpoint.
 """
 
@@ -14,26 +14,22 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import http.server
-import importlib
 import json
 import logging
-import os
 import shutil
-import sys
 import tempfile
 import threading
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from shared.calendar import IST, TradingCalendar, today_ist
+from shared.calendar import TradingCalendar, today_ist
 from shared.config import Config, load_config
-from shared.errors import MarketSyncError
 
 if TYPE_CHECKING:
-    from desktop.instance import InstanceController
+    pass
 
 logger = logging.getLogger(__name__)
 
@@ -63,23 +59,6 @@ CREATE TABLE market.ticks (
 );
 CREATE INDEX ON market.ticks (run_date);
 """
-
-# One tick every `step` seconds per instrument from 09:15 to 15:30 IST, random walk.
-DAY_TICKS = """
-INSERT INTO market.ticks
-SELECT i.token,
-       (%(day)s::date + time '09:15') AT TIME ZONE 'Asia/Kolkata' + make_interval(secs => s),
-       %(day)s::date,
-       round((i.base * (1 + 0.004 * sin(s / 1800.0 + i.token %% 7)
-              + 0.001 * (random() - 0.5)))::numeric, 2),
-       (s * (10 + i.token %% 13))::bigint,
-       CASE WHEN i.name LIKE 'NIFTY%%' THEN 100000 + s ELSE NULL END,
-       jsonb_build_object('bid', round((i.base * 0.9995)::numeric, 2),
-                          'ask', round((i.base * 1.0005)::numeric, 2))
-  FROM unnest(%(tokens)s::bigint[], %(names)s::text[], %(bases)s::float8[]) AS i(token, name, base),
-       generate_series(0, 22500 - 1, %(step)s) AS s
-"""
-
 
 DEMO_AMI = "ami-12c6146b"  # moto runs any image id; this is the one its docs use
 DEMO_INSTANCE_TYPE = "t3.small"
@@ -243,89 +222,3 @@ def launch_instance(ec2: Any) -> str:
     instance_id = str(response["Instances"][0]["InstanceId"])
     ec2.stop_instances(InstanceIds=[instance_id])
     return instance_id
-
-
-def demo_controller(world: DemoWorld) -> InstanceController:
-    """The real controller, pointed at the simulated instance and the demo app."""
-    from desktop.instance import InstanceController
-    from shared.aws import AwsClients
-
-    return InstanceController(AwsClients(world.laptop_config.aws).ec2(), world.instance_id,
-                              health_url=world.health_url)
-
-
-def tray_available() -> str | None:
-    """Why the tray cannot run here (a sentence), or ``None`` when it can."""
-    import importlib.util
-
-    try:
-        if importlib.util.find_spec("desktop.ui.app") is None:
-            return "the tray is not part of this build (desktop/ui/app.py is missing)"
-    except ModuleNotFoundError as exc:
-        return f"the tray cannot load: {exc}"
-    if importlib.util.find_spec("PySide6") is None:
-        return "the tray needs PySide6 (pip install 'market-sync[desktop]')"
-    if (sys.platform.startswith("linux") and not os.environ.get("QT_QPA_PLATFORM")
-            and not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY")):
-        return "there is no display here for the tray (neither DISPLAY nor WAYLAND_DISPLAY)"
-    return None
-
-
-def run_demo_tray(world: DemoWorld) -> int:
-    """The hook point: the real tray, pointed at the demo world, until the trader quits."""
-    problem = tray_available()
-    if problem:
-        raise MarketSyncError(problem, "run `market-sync demo --headless` for the terminal demo")
-    module = importlib.import_module("desktop.ui.app")
-    run_tray: Callable[..., int] = module.run_tray
-    return run_tray(world.laptop_config, demo=world)
-
-
-def record_day(world: DemoWorld, day: dt.date, step_seconds: int = 15) -> int:
-    """The collector's day: ticks for every instrument from 09:15 to 15:30 IST."""
-    import psycopg
-
-    with psycopg.connect(world.instance_conninfo, autocommit=True) as conn:
-        cur = conn.execute(DAY_TICKS, {
-            "day": day, "step": step_seconds,
-            "tokens": [t for t, _, _ in INSTRUMENTS], "names": [n for _, n, _ in INSTRUMENTS],
-            "bases": [b for _, _, b in INSTRUMENTS]})
-        return cur.rowcount
-
-
-def backup_day(world: DemoWorld, day: dt.date) -> str:
-    """The instance's 16:00 IST backup of ``day``, by the real agent under a faked clock."""
-    from ec2.backup import BackupAgent
-    from shared.aws import AwsClients
-
-    moment = dt.datetime.combine(day, dt.time(16, 0), IST)
-    agent = BackupAgent(world.agent_config, AwsClients(world.agent_config.aws).s3(),
-                        clock=lambda: moment)
-    return agent.run().summary()
-
-
-def simulate_days(world: DemoWorld, say: Callable[[str], None], step_seconds: int = 15) -> None:
-    for day in world.days:
-        rows = record_day(world, day, step_seconds)
-        say(f"instance: collected {rows:,} ticks on {day:%a %d %b %Y}")
-        say("agent:    " + backup_day(world, day).replace("\n", "\n          "))
-
-
-def make_conflict(world: DemoWorld) -> str:
-    """A row edited on the laptop that the server also corrected: a conflict to look at."""
-    import psycopg
-
-    last = world.days[-1]
-    with psycopg.connect(world.laptop_conninfo, autocommit=True) as laptop:
-        laptop.execute("UPDATE market.ticks SET last_price = last_price + 1 WHERE "
-                       "instrument_token = 738561 AND run_date = %s AND "
-                       "exchange_timestamp = (%s::date + time '10:00') AT TIME ZONE "
-                       "'Asia/Kolkata'", (last, last))
-    with psycopg.connect(world.instance_conninfo, autocommit=True) as instance:
-        instance.execute("UPDATE market.ticks SET volume_traded = volume_traded + 5 WHERE "
-                         "instrument_token = 738561 AND run_date = %s AND "
-                         "exchange_timestamp = (%s::date + time '10:00') AT TIME ZONE "
-                         "'Asia/Kolkata'", (last, last))
-        instance.execute("UPDATE market.instruments SET tradingsymbol = 'RELIANCE-EQ' "
-                         "WHERE instrument_token = 738561")
-    return backup_day(world, last)

@@ -1,4 +1,6 @@
-"""The tray's engine work, in a child process: ``python -m desktop.worker OP``.
+"""The tray's engine work, in a child process: ``python -m desktop.proc.worker OP``.
+
+The one entry point is :func:`main` (a frozen app dispatches to it).
 
 The tray never imports boto3 or psycopg and never shares its GIL with the
 engine: every status poll, sync, start/stop, conflicts, history, put-back and
@@ -18,32 +20,28 @@ Protocol (all UTF-8, one JSON object per line):
   ``{"error": {"message", "hint", "kind", "cancelled"}}`` (exit 1).
 * stderr: log lines; the tray copies them into its own log.
 
-The second half of this module is the tray's side: the light records the answers
-are read back into (no boto3, no psycopg, no Qt).
+The records both ends share (the request, the answers read back) are in
+:mod:`desktop.proc.protocol`.
 """
 
 from __future__ import annotations
 
 import argparse
-import base64
-import datetime as dt
 import json
 import logging
 import os
-import pickle
 import signal
 import sys
 import threading
 import traceback
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, fields
+from collections.abc import Sequence
+from dataclasses import fields
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
+from desktop.engine.instance import InstanceState
 from desktop.engine.progress import CancelToken, SyncProgress
-from desktop.engine.records import AppliedDump, ConflictRecord
-from desktop.engine.report import DumpReport, SyncReport, TableReport
-from desktop.instance import InstanceState
+from desktop.proc.protocol import CANCEL, OPERATIONS, Request
 from shared.config import Config
 
 if TYPE_CHECKING:
@@ -52,38 +50,8 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-OPERATIONS = ("status", "sync", "start", "stop", "conflicts", "history", "restore",
-              "check-database")
-CANCEL = "cancel"
-
 
 # -- the child's side ------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Request:
-    """What the tray hands the child besides the operation's arguments."""
-
-    config: Config
-    now: dt.datetime | None = None
-    password: str | None = None  # the Settings dialog's typed password (check-database)
-
-    def line(self) -> bytes:
-        """The request as the first stdin line."""
-        return json.dumps({
-            "config": base64.b64encode(pickle.dumps(self.config)).decode("ascii"),
-            "now": self.now.isoformat() if self.now else None,
-            "password": self.password,
-        }).encode() + b"\n"
-
-    @classmethod
-    def parse(cls, line: str) -> Request:
-        data = json.loads(line)
-        config = pickle.loads(base64.b64decode(data["config"]))
-        if not isinstance(config, Config):
-            raise TypeError("the request's config is not a Config")
-        now = dt.datetime.fromisoformat(data["now"]) if data.get("now") else None
-        return cls(config, now, data.get("password"))
-
-
 def secret_store(config: Config) -> SecretStore | None:
     """The keyring, or None (and a log line) where no acceptable one exists."""
     from shared.secrets import SecretStore, SecretStoreError
@@ -152,8 +120,8 @@ def _connect(request: Request) -> Any:
 
 
 def _instance(request: Request) -> Any:
-    from desktop.instance import InstanceController
-    from desktop.status import health_url_for
+    from desktop.engine.instance import InstanceController
+    from desktop.engine.status import health_url_for
     from shared.errors import ConfigError
 
     config = request.config
@@ -169,7 +137,7 @@ def run_operation(args: argparse.Namespace, request: Request, cancel: CancelToke
     """The operation's result document (what follows ``"result"``)."""
     config = request.config
     if args.operation == "status":
-        from desktop.status import collect_status
+        from desktop.engine.status import collect_status
 
         return collect_status(config, aws_clients(config), password=database_password(config),
                               **_clock(request)).to_json()
@@ -237,7 +205,7 @@ def _listen_for_cancel(stream: IO[str], cancel: CancelToken, eof_cancels: bool) 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m desktop.worker",
+        prog="python -m desktop.proc.worker",
         description="The tray's engine work in a child process. The request comes as the "
         "first stdin line (or --config); progress and the result are JSON lines on stdout; "
         "'cancel' on stdin, SIGTERM or SIGINT cancel. Use `market-sync` for the command "
@@ -297,84 +265,6 @@ def _fail(out: Output, exc: Exception) -> int:
     out.send("error", error)
     return 1
 
-
-# -- the tray's side: the answers read back --------------------------------------------------
-def progress_from_json(data: dict[str, Any]) -> SyncProgress:
-    names = {f.name for f in fields(SyncProgress)}
-    return SyncProgress(**{k: v for k, v in data.items() if k in names})
-
-
-def report_from_json(data: dict[str, Any]) -> SyncReport:
-    """What :meth:`SyncReport.to_json` wrote, read back."""
-    def day(value: str | None) -> dt.date | None:
-        return dt.date.fromisoformat(value) if value else None
-
-    dumps = tuple(
-        DumpReport(dump_id=d["dump_id"], status=d["status"], first_day=day(d["first_day"]),
-                   last_day=day(d["last_day"]), bytes=int(d["bytes"]),
-                   download_seconds=float(d["download_seconds"]),
-                   apply_seconds=float(d["apply_seconds"]),
-                   tables=tuple(TableReport(**t) for t in d["tables"]))
-        for d in data["dumps"])
-    return SyncReport(
-        policy=data["policy"], dry_run=bool(data["dry_run"]), dumps=dumps,
-        pending=int(data["pending"]), superseded=tuple(data["superseded"]),
-        gaps=tuple(dt.date.fromisoformat(g) for g in data["gaps"]),
-        chain_breaks=tuple(data["chain_breaks"]),
-        conflict_samples=tuple(data["conflict_samples"]), error=data["error"],
-        error_hint=data["hint"] or "", exit_code=int(data["exit_code"]))
-
-
-def instance_from_json(data: dict[str, Any]) -> InstanceState:
-    def moment(value: str | None) -> dt.datetime | None:
-        return dt.datetime.fromisoformat(value) if value else None
-
-    seen = moment(data["seen_at"])
-    if seen is None:
-        raise ValueError("an instance state without seen_at")
-    return InstanceState(instance_id=data["instance_id"], state=data["state"],
-                         public_ip=data["public_ip"], launch_time=moment(data["launch_time"]),
-                         instance_type=data["instance_type"], seen_at=seen)
-
-
-@dataclass(frozen=True)
-class ConflictList:
-    records: tuple[ConflictRecord, ...]
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> ConflictList:
-        return cls(tuple(ConflictRecord.from_json(r) for r in data["conflicts"]))
-
-
-@dataclass(frozen=True)
-class HistoryList:
-    dumps: tuple[AppliedDump, ...]
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> HistoryList:
-        return cls(tuple(AppliedDump.from_json(d) for d in data["dumps"]))
-
-
-@dataclass(frozen=True)
-class RestoredRows:
-    conflict_ids: tuple[int, ...]
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> RestoredRows:
-        return cls(tuple(int(i) for i in data["restored"]))
-
-
-@dataclass(frozen=True)
-class DatabaseCheck:
-    ok: bool
-    message: str
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> DatabaseCheck:
-        return cls(bool(data["ok"]), str(data["message"]))
-
-
-Decoder = Callable[[dict[str, Any]], object]
 
 if __name__ == "__main__":
     raise SystemExit(main())
