@@ -29,7 +29,8 @@ class FakeImds:
         return values
 
 
-def _handler(imds: FakeImds) -> type[BaseHTTPRequestHandler]:
+def imds_handler(imds: FakeImds) -> type[BaseHTTPRequestHandler]:
+    """The request handler answering for ``imds`` (tests/box serves it in a netns)."""
     class Handler(BaseHTTPRequestHandler):
         def log_message(self, format: str, *args: object) -> None:
             pass
@@ -68,7 +69,7 @@ def _handler(imds: FakeImds) -> type[BaseHTTPRequestHandler]:
 @contextmanager
 def running_imds(imds: FakeImds | None = None) -> Iterator[FakeImds]:
     imds = imds or FakeImds()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(imds))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), imds_handler(imds))
     imds.url = f"http://127.0.0.1:{server.server_address[1]}"
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
