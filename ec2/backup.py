@@ -47,6 +47,7 @@ from shared.sqlparts import (
     day_expression,
     day_predicate,
     read_columns,
+    read_fills,
     read_primary_key,
     table_ident,
 )
@@ -248,7 +249,8 @@ class BackupAgent:
         for column in key:
             if column not in types:
                 raise SchemaMismatchError(f"key column {column!r} is not a column of {spec.name}")
-        columns = tuple(Column(c.name, c.type, c.not_null) for c in live)
+        fills = read_fills(conn, spec.name)
+        columns = tuple(Column(c.name, c.type, c.not_null, fills.get(c.name)) for c in live)
         select = sql.SQL("SELECT {} FROM {}").format(
             sql.SQL(", ").join(sql.Identifier(c.name) for c in live), table_ident(spec.name))
         parts: list[Part] = []

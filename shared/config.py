@@ -47,6 +47,7 @@ class DatabaseConfig:
 class SyncConfig:
     policy: ConflictPolicy = ConflictPolicy.SERVER_WINS
     add_missing_columns: bool = False
+    keep_dropped_columns: bool = False
 
 
 @dataclass(frozen=True)
@@ -289,7 +290,8 @@ def parse_config(text: str, path: Path) -> Config:
             raise loader.error(name, "name", f"table {spec.name} is listed twice", "")
         tables.append(spec)
 
-    sync = _Section(loader, "sync", root.get("sync", dict, {}), {"policy", "add_missing_columns"})
+    sync = _Section(loader, "sync", root.get("sync", dict, {}), {"policy", "add_missing_columns",
+                                                                  "keep_dropped_columns"})
     app = _Section(loader, "app", root.get("app", dict, {}), {"health_url", "port"})
     agent = _parse_agent(loader, root)
     ui = _Section(loader, "ui", root.get("ui", dict, {}),
@@ -302,6 +304,7 @@ def parse_config(text: str, path: Path) -> Config:
         sync=SyncConfig(
             policy=sync.choice("policy", ConflictPolicy, ConflictPolicy.SERVER_WINS),
             add_missing_columns=sync.get("add_missing_columns", bool, False),
+            keep_dropped_columns=sync.get("keep_dropped_columns", bool, False),
         ),
         app=AppConfig(health_url=app.get("health_url", str, None), port=app.get("port", int, 8000)),
         agent=agent,

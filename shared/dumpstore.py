@@ -3,27 +3,38 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from shared.aws import aws_error
-from shared.errors import AwsError, Cancelled, IntegrityError
+from shared.errors import AwsError, Cancelled, IntegrityError, MarketSyncError
 from shared.manifest import DUMPS_FOLDER, MANIFEST_NAME, Manifest, dump_folder, parse_manifest
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 _MANIFEST_KEY = re.compile(
     r"dumps/\d{4}/\d{2}/\d{2}/(?P<id>\d{8}T\d{6}Z-[0-9a-f]{8})/" + re.escape(MANIFEST_NAME)
 )
 CHUNK = 1 << 20
+
+
+class LocalFileError(MarketSyncError):
+    """Writing a download to the local disk failed (full, read-only, no permission): never
+    retried, and never mistaken for a network error."""
+
+    def __init__(self, path: Path, exc: OSError) -> None:
+        super().__init__(f"cannot write {path}: {exc.strerror or exc}")
+        self.path, self.errno, self.strerror = path, exc.errno, exc.strerror or str(exc)
 
 
 @dataclass(frozen=True)
@@ -145,7 +156,8 @@ class DumpStore:
                         f"s3://{self.bucket}/{key} is {total:,} bytes; its manifest says {size:,}",
                         "the object was truncated or replaced after the backup")
                 body = response["Body"]
-                with partial.open("ab") as fh:
+                fh = _local(partial, lambda: partial.open("ab"))
+                try:
                     while True:
                         if cancelled():
                             raise Cancelled("sync cancelled during download",
@@ -153,13 +165,17 @@ class DumpStore:
                         chunk = body.read(CHUNK)
                         if not chunk:
                             break
-                        fh.write(chunk)
+                        _local(partial, lambda: fh.write(chunk))  # noqa: B023 (called at once)
                         have += len(chunk)
                         if progress:
                             progress(len(chunk))
+                    _local(partial, fh.flush)
+                finally:
+                    with contextlib.suppress(OSError):
+                        fh.close()
                 if have < size:
                     raise ConnectionError(f"stream ended at byte {have} of {size}")
-            except (Cancelled, IntegrityError):
+            except (Cancelled, IntegrityError, LocalFileError):
                 raise
             except Exception as exc:
                 failures += 1
@@ -169,6 +185,14 @@ class DumpStore:
                                key, have, exc)
                 have = partial.stat().st_size if partial.exists() else 0
         partial.replace(dest)
+
+
+def _local(path: Path, action: Callable[[], T]) -> T:
+    """Run a local file operation; its OSError becomes a LocalFileError."""
+    try:
+        return action()
+    except OSError as exc:
+        raise LocalFileError(path, exc) from None
 
 
 def _object_size(content_range: str) -> int | None:

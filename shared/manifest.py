@@ -61,6 +61,9 @@ class Column:
     name: str
     type: str  # format_type() text, e.g. "numeric(12,2)", "double precision[]"
     not_null: bool = False
+    # Added on the instance with a default: the value its rows that predate the column hold
+    # (PostgreSQL's attmissingval, as text); `sync --add-columns` gives the laptop's the same.
+    fill: str | None = None
 
 
 @dataclass(frozen=True)
@@ -161,7 +164,8 @@ class Manifest:
                     "schema": t.name.schema,
                     "table": t.name.table,
                     "columns": [
-                        {"name": c.name, "type": c.type, "not_null": c.not_null} for c in t.columns
+                        {"name": c.name, "type": c.type, "not_null": c.not_null,
+                         **({"fill": c.fill} if c.fill is not None else {})} for c in t.columns
                     ],
                     "key": list(t.key),
                     "watermark": t.watermark,
@@ -299,7 +303,9 @@ def parse_manifest(raw: bytes, where: str = "") -> Manifest:
         for j, c in enumerate(r.get(t, "columns", path, list)):
             cpath = f"{path}.columns[{j}]"
             columns.append(Column(r.get(c, "name", cpath, str), r.get(c, "type", cpath, str),
-                                  r.get(c, "not_null", cpath, bool)))
+                                  r.get(c, "not_null", cpath, bool),
+                                  r.get(c, "fill", cpath, str, optional=True)
+                                  if isinstance(c, dict) and "fill" in c else None))
         if not columns:
             raise r.fail(f"{path}.columns", "is empty")
         key = r.get(t, "key", path, list)

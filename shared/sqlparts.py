@@ -56,6 +56,24 @@ def read_columns(conn: psycopg.Connection[tuple[object, ...]], name: QualifiedNa
     return [TableColumn(str(r[0]), str(r[1]), bool(r[2]), bool(r[3])) for r in rows]
 
 
+def read_fills(conn: psycopg.Connection[tuple[object, ...]], name: QualifiedName,
+               ) -> dict[str, str]:
+    """Columns added with a default after rows existed: the value those rows hold, as text
+    (``attmissingval``; gone once the table is rewritten, and then every row holds its own)."""
+    rows = conn.execute(
+        """
+        SELECT a.attname, (a.attmissingval::text::text[])[1]
+          FROM pg_attribute a
+          JOIN pg_class c ON c.oid = a.attrelid
+          JOIN pg_namespace n ON n.oid = c.relnamespace
+         WHERE n.nspname = %s AND c.relname = %s AND a.attnum > 0 AND NOT a.attisdropped
+           AND a.atthasmissing
+        """,
+        (name.schema, name.table),
+    ).fetchall()
+    return {str(r[0]): str(r[1]) for r in rows if r[1] is not None}
+
+
 def read_primary_key(conn: psycopg.Connection[tuple[object, ...]], name: QualifiedName,
                      ) -> tuple[str, ...]:
     rows = conn.execute(

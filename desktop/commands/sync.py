@@ -30,7 +30,12 @@ def register(commands: argparse._SubParsersAction[Any]) -> None:
     sync.add_argument("--policy", choices=[str(p) for p in ConflictPolicy],
                       help="what wins when a row differs (default: [sync] policy, server-wins)")
     sync.add_argument("--add-columns", action="store_true",
-                      help="add columns the dump has and the laptop table lacks")
+                      help="add columns the dump has and the laptop table lacks (the "
+                      "laptop's existing rows get the value the instance's existing rows got)")
+    sync.add_argument("--keep-dropped-columns", action="store_true",
+                      help="sync although a laptop column is not in the dump (dropped on the "
+                      "instance): the laptop keeps the column and its values, rows the sync "
+                      "adds get its default (NULL without one)")
     sync.set_defaults(handler=_sync)
 
     history = commands.add_parser("history", help="applied dumps with their counts")
@@ -72,6 +77,7 @@ def _sync(args: argparse.Namespace) -> int:
     show = TerminalProgress() if sys.stderr.isatty() and not args.json else None
     report = engine.run(ConflictPolicy(args.policy) if args.policy else None,
                         dry_run=args.dry_run, add_columns=args.add_columns or None,
+                        keep_dropped_columns=args.keep_dropped_columns or None,
                         progress=show)
     if show:
         show.clear()

@@ -5,7 +5,10 @@ as its data, so a dump is applied exactly once or not at all.
 ``applied_parts`` remembers, per table and day, the content hash last applied
 and the transaction ids that wrote the day's rows: a re-sent day with the same
 hash, whose local rows all still carry those ids in ``xmin`` (nobody edited,
-added or deleted a row since), is recognised without comparing rows.
+added or deleted a row since), is recognised without comparing rows. Transaction
+ids mean something only in the database that issued them, so each part also
+records its *origin* (the cluster's system identifier and the database's oid): a
+database restored elsewhere (pg_dump/pg_restore, a new laptop) compares for real.
 ``conflicts`` keeps every losing row, both versions, as JSONB.
 """
 
@@ -51,6 +54,7 @@ CREATE TABLE IF NOT EXISTS market_sync.applied_parts (
     applied_at     timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (table_name, part_day)
 );
+ALTER TABLE market_sync.applied_parts ADD COLUMN IF NOT EXISTS writer_origin text;
 CREATE TABLE IF NOT EXISTS market_sync.conflicts (
     id           bigserial PRIMARY KEY,
     dump_id      text NOT NULL,
@@ -100,29 +104,45 @@ def record_dump(conn: psycopg.Connection[Any], dump: AppliedDump, manifest_sha25
     )
 
 
+Origin = str  # "cluster <system identifier> database <oid>"
+
+
 @dataclass(frozen=True)
 class AppliedPart:
     content_sha256: str
     rows: int
     writer_xids: tuple[int, ...]
+    origin: Origin | None  # None: recorded by a version that did not say
+
+
+def current_origin(conn: psycopg.Connection[Any]) -> Origin:
+    """Where transaction ids of this connection's database mean something: the cluster's
+    system identifier (new at every initdb) and the database's oid (new at every CREATE
+    DATABASE, so a restore into another database of the same cluster differs too)."""
+    row = conn.execute(
+        "SELECT (SELECT system_identifier FROM pg_control_system()), d.oid "
+        "FROM pg_database d WHERE d.datname = current_database()").fetchone()
+    assert row is not None
+    return f"cluster {row[0]} database {row[1]}"
 
 
 def applied_part(conn: psycopg.Connection[Any], table: str, day: str) -> AppliedPart | None:
     row = conn.execute(
-        "SELECT content_sha256, rows, writer_xids FROM market_sync.applied_parts "
+        "SELECT content_sha256, rows, writer_xids, writer_origin FROM market_sync.applied_parts "
         "WHERE table_name = %s AND part_day = %s", (table, day)).fetchone()
-    return AppliedPart(str(row[0]), int(row[1]), tuple(row[2])) if row else None
+    return AppliedPart(str(row[0]), int(row[1]), tuple(row[2]), row[3]) if row else None
 
 
 def record_part(conn: psycopg.Connection[Any], table: str, day: str, content_sha256: str,
-                rows: int, writer_xids: tuple[int, ...], dump_id: str) -> None:
+                rows: int, writer_xids: tuple[int, ...], dump_id: str, origin: Origin) -> None:
     conn.execute(
         "INSERT INTO market_sync.applied_parts (table_name, part_day, content_sha256, rows, "
-        "writer_xids, dump_id) VALUES (%s, %s, %s, %s, %s, %s) "
+        "writer_xids, dump_id, writer_origin) VALUES (%s, %s, %s, %s, %s, %s, %s) "
         "ON CONFLICT (table_name, part_day) DO UPDATE "
         "SET content_sha256 = excluded.content_sha256, rows = excluded.rows, "
-        "writer_xids = excluded.writer_xids, dump_id = excluded.dump_id, applied_at = now()",
-        (table, day, content_sha256, rows, list(writer_xids), dump_id))
+        "writer_xids = excluded.writer_xids, dump_id = excluded.dump_id, "
+        "writer_origin = excluded.writer_origin, applied_at = now()",
+        (table, day, content_sha256, rows, list(writer_xids), dump_id, origin))
 
 
 def conflicts(conn: psycopg.Connection[Any], dump_id: str | None = None,

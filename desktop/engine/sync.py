@@ -12,7 +12,6 @@ import datetime as dt
 import functools
 import hashlib
 import logging
-import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -22,6 +21,8 @@ from typing import Any
 import psycopg
 
 from desktop.engine import ledger
+from desktop.engine.dberrors import database_error, first_line
+from desktop.engine.downloads import DownloadFolder
 from desktop.engine.merge import (
     ConflictAbortWithSamples,
     DumpApplier,
@@ -31,6 +32,7 @@ from desktop.engine.merge import (
 from desktop.engine.progress import CancelToken, ProgressCallback, SyncProgress
 from desktop.engine.records import AppliedDump
 from desktop.engine.report import DumpReport, SyncReport, TableReport
+from desktop.engine.tableplan import SchemaOptions
 from shared.calendar import TradingCalendar
 from shared.config import Config, ConflictPolicy
 from shared.dumpstore import DumpRef, DumpStore, LoadedManifest
@@ -51,7 +53,7 @@ def connect_local(conninfo: str, password: str | None = None) -> psycopg.Connect
         conn = psycopg.connect(conninfo, autocommit=True, **kwargs)
     except psycopg.OperationalError as exc:
         raise DatabaseError(
-            f"cannot connect to the laptop database: {_first_line(exc)}",
+            f"cannot connect to the laptop database: {first_line(exc)}",
             "is PostgreSQL running? check [database] conninfo in the config "
             "(and the password in the keyring, PGPASSWORD or .pgpass)") from None
     # Temp tables (staging) and hash joins of a day's rows want more than the defaults.
@@ -60,10 +62,6 @@ def connect_local(conninfo: str, password: str | None = None) -> psycopg.Connect
     # Bulk statements run once per part: JIT compilation (~0.2 s each) never pays back.
     conn.execute("SET jit = off")
     return conn
-
-
-def _first_line(exc: BaseException) -> str:
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
 
 
 class _Progress:
@@ -117,7 +115,10 @@ class SyncEngine:
                  today: Callable[[], dt.date] | None = None) -> None:
         self.config = config
         self.store = store
-        self.downloads_dir = downloads_dir
+        # Each config's downloads in a folder of its own: two configs (two buckets or
+        # prefixes) syncing at once never delete each other's partial downloads.
+        self.downloads = DownloadFolder.for_config(downloads_dir, config)
+        self.downloads_dir = self.downloads.path
         self.password = password
         self.calendar = calendar or TradingCalendar.load()
         from shared.calendar import today_ist
@@ -147,10 +148,15 @@ class SyncEngine:
 
     # -- running ---------------------------------------------------------------------------
     def run(self, policy: ConflictPolicy | None = None, *, dry_run: bool = False,
-            add_columns: bool | None = None, progress: ProgressCallback | None = None,
+            add_columns: bool | None = None, keep_dropped_columns: bool | None = None,
+            progress: ProgressCallback | None = None,
             cancel: CancelToken | None = None) -> SyncReport:
         policy = policy or self.config.sync.policy
-        add = self.config.sync.add_missing_columns if add_columns is None else add_columns
+        add = SchemaOptions(
+            add_columns=self.config.sync.add_missing_columns if add_columns is None
+            else add_columns,
+            keep_dropped_columns=self.config.sync.keep_dropped_columns
+            if keep_dropped_columns is None else keep_dropped_columns)
         cancel = cancel or CancelToken()
         tracker = _Progress(progress)
         tracker.update(force=True, phase="listing")
@@ -178,7 +184,8 @@ class SyncEngine:
             conn.close()
 
     def _run_locked(self, conn: psycopg.Connection[Any], policy: ConflictPolicy, dry_run: bool,
-                    add_columns: bool, tracker: _Progress, cancel: CancelToken) -> SyncReport:
+                    add_columns: SchemaOptions, tracker: _Progress,
+                    cancel: CancelToken) -> SyncReport:
         plan = self.plan(conn)
         self._forget_stale_downloads({m.manifest.dump_id for m in plan.pending})
         tracker.update(force=True, dump_count=len(plan.pending), bytes_total=plan.bytes,
@@ -195,7 +202,11 @@ class SyncEngine:
             try:
                 check_manifest_safety(m, self.config)
                 self.downloaded_bytes = 0
-                files = self._download(conn, loaded, tracker, cancel)
+                try:
+                    files = self._download(conn, loaded, tracker, cancel)
+                except psycopg.Error as exc:
+                    raise database_error(exc, f"downloading dump {m.dump_id}",
+                                         hint="nothing of this dump was applied; ") from None
                 downloaded = time.monotonic() - started
                 tracker.update(force=True, phase="applying")
                 report = self._apply(conn, loaded, files, policy, dry_run, add_columns,
@@ -211,7 +222,7 @@ class SyncEngine:
                 break
             reports.append(replace(report, downloaded_bytes=self.downloaded_bytes))
             if not dry_run:
-                shutil.rmtree(self.downloads_dir / m.dump_id, ignore_errors=True)
+                self.downloads.forget(m.dump_id)
         tracker.update(force=True, phase="done")
         gaps, breaks = self._gaps(plan, reports)
         exit_code = error.exit_code if error else (4 if gaps or breaks else 0)
@@ -224,10 +235,7 @@ class SyncEngine:
     # -- download and verify ---------------------------------------------------------------
     def _forget_stale_downloads(self, keep: set[str]) -> None:
         """Partial downloads are kept to resume; those of dumps no longer pending are not."""
-        if self.downloads_dir.is_dir():
-            for folder in self.downloads_dir.iterdir():
-                if folder.is_dir() and folder.name not in keep:
-                    shutil.rmtree(folder, ignore_errors=True)
+        self.downloads.forget_all_but(keep)
 
     def _download(self, conn: psycopg.Connection[Any], loaded: LoadedManifest,
                   tracker: _Progress, cancel: CancelToken) -> dict[str, Callable[[], Path]]:
@@ -235,8 +243,7 @@ class SyncEngine:
         with the same content: those are fetched (and verified) only if the apply finds
         the laptop's rows for that day were changed since."""
         m = loaded.manifest
-        folder = self.downloads_dir / m.dump_id
-        folder.mkdir(parents=True, exist_ok=True)
+        folder = self.downloads.folder(m.dump_id, m.compressed_bytes)
         files: dict[str, Callable[[], Path]] = {}
         has_ledger = ledger.ledger_exists(conn)
         for number, (table, part) in enumerate(
@@ -262,9 +269,10 @@ class SyncEngine:
             if not (dest.exists() and dest.stat().st_size == part.bytes):
                 dest.unlink(missing_ok=True)
                 try:
-                    self.store.download(loaded.ref.folder + part.file, dest, part.bytes,
-                                        progress=tracker.add_bytes,
-                                        cancelled=lambda: cancel.cancelled)
+                    with self.downloads.writing(m.dump_id, m.compressed_bytes):
+                        self.store.download(loaded.ref.folder + part.file, dest, part.bytes,
+                                            progress=tracker.add_bytes,
+                                            cancelled=lambda: cancel.cancelled)
                 except IntegrityError as exc:
                     raise IntegrityError(
                         f"dump {m.dump_id}: the part of {table.name} "
@@ -290,11 +298,11 @@ class SyncEngine:
     # -- apply -----------------------------------------------------------------------------
     def _apply(self, conn: psycopg.Connection[Any], loaded: LoadedManifest,
                files: dict[str, Callable[[], Path]], policy: ConflictPolicy, dry_run: bool,
-               add_columns: bool,
+               add_columns: SchemaOptions,
                tracker: _Progress, cancel: CancelToken, download_seconds: float) -> DumpReport:
         m = loaded.manifest
         started = time.monotonic()
-        applier = DumpApplier(conn, self.config, policy, m.dump_id, add_columns=add_columns,
+        applier = DumpApplier(conn, self.config, policy, m.dump_id, schema=add_columns,
                               on_rows=tracker.add_rows, cancelled=lambda: cancel.cancelled)
         counts: dict[str, TableCounts] = {}
         current = ""
@@ -324,16 +332,8 @@ class SyncEngine:
         except psycopg.errors.QueryCanceled:
             raise Cancelled("sync cancelled", "nothing of this dump was kept; "
                             "run sync again to continue") from None
-        except psycopg.OperationalError as exc:
-            raise DatabaseError(
-                f"lost the connection to the laptop database while applying dump {m.dump_id} "
-                f"({_first_line(exc)})",
-                "nothing of this dump was kept; check PostgreSQL and run sync again") from None
         except psycopg.Error as exc:
-            raise DatabaseError(
-                f"the laptop database refused dump {m.dump_id} at table {current}: "
-                f"{_first_line(exc)}",
-                "nothing of this dump was applied; fix the table and run sync again") from None
+            raise database_error(exc, f"applying dump {m.dump_id}", table=current) from None
         logger.info("dump %s %s in %.1f s", m.dump_id, report.status, report.apply_seconds)
         return report
 

@@ -186,7 +186,7 @@ def wide_world(tmp_path: Path, instance_db: str, laptop_db: str, bucket: str,
 def test_the_digest_catches_every_kind_of_change_and_nothing_else(
         wide_world: World, caplog: pytest.LogCaptureFixture) -> None:
     run_both_edits(wide_world)
-    with caplog.at_level(logging.INFO, logger="desktop.engine.merge"):
+    with caplog.at_level(logging.INFO, logger="desktop.engine"):
         report = wide_world.sync(ConflictPolicy.SERVER_WINS)
     assert report.exit_code == 0, report.summary()
     dump = report.dumps[0]
@@ -225,7 +225,7 @@ def test_a_type_postgres_cannot_hash_is_merged_by_comparing_whole_rows(
     world.instance("INSERT INTO my_schema.fees VALUES (21, '2026-11-20', 1, B'0', '')")
     world.backup(at_ist("2026-11-20", 16))
 
-    with caplog.at_level(logging.INFO, logger="desktop.engine.merge"):
+    with caplog.at_level(logging.INFO, logger="desktop.engine"):
         report = world.sync(ConflictPolicy.SERVER_WINS)
 
     assert report.exit_code == 0, report.summary()

@@ -1,0 +1,53 @@
+"""What a failing laptop database is told as: one sentence that says what happened.
+
+psycopg files every SQLSTATE of classes 08 (connection), 53 (insufficient resources),
+54 (program limit) and 57 (operator intervention) under ``OperationalError``; only the
+first and the last mean the connection is gone.
+"""
+
+from __future__ import annotations
+
+import psycopg
+
+from shared.errors import DatabaseError
+
+
+def first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+
+
+def is_program_limit(exc: psycopg.Error) -> bool:
+    """A PostgreSQL program limit (SQLSTATE class 54): too many columns or arguments, a
+    statement too complex, a value too large."""
+    return (exc.sqlstate or "").startswith("54")
+
+
+def database_error(exc: psycopg.Error, doing: str, *, table: str = "",
+                   hint: str = "nothing of this dump was kept; ") -> DatabaseError:
+    """``exc`` as the trader reads it; ``doing`` is e.g. "applying dump X"."""
+    state = exc.sqlstate or ""
+    where = f" at table {table}" if table else ""
+    if is_program_limit(exc):
+        return DatabaseError(
+            f"the laptop database hit a PostgreSQL limit while {doing}{where}: "
+            f"{first_line(exc)}",
+            hint + "this table's shape is beyond what PostgreSQL allows there; "
+            "report it with the message above")
+    if state == "53100":
+        return DatabaseError(
+            f"the laptop database's disk is full (while {doing}{where}): {first_line(exc)}",
+            hint + "free space on the disk holding PostgreSQL's data, then sync again")
+    if state.startswith("53"):
+        return DatabaseError(
+            f"the laptop database ran out of resources while {doing}{where}: "
+            f"{first_line(exc)}",
+            hint + "free memory or disk space, or raise PostgreSQL's limits, then sync again")
+    if isinstance(exc, psycopg.OperationalError) and (
+            not state or state.startswith(("08", "57"))):
+        return DatabaseError(
+            f"lost the connection to the laptop database while {doing} ({first_line(exc)})",
+            hint + "check PostgreSQL and run sync again")
+    return DatabaseError(
+        f"the laptop database refused {doing.removeprefix('applying ')}{where}: "
+        f"{first_line(exc)}",
+        hint.replace("kept", "applied") + "fix the table and run sync again")
