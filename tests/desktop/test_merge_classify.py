@@ -137,13 +137,17 @@ CREATE TABLE my_schema.wide (
     PRIMARY KEY (id, run_date)
 );
 INSERT INTO my_schema.wide
-SELECT i, '2026-11-20', 100 + i, ARRAY[i, i * 2, i * 0.5]::float8[], jsonb_build_object('i', i),
+SELECT i, '2026-11-20', 100 + i, ARRAY[i, i * 2, i * 0.5, i * 3]::float8[],
+       jsonb_build_object('i', i),
        'row ' || i, int8send(i), i % 2 = 0
   FROM generate_series(1, 40) AS i;
 """
 
 # Each statement changes one column of one row in a way the digest must notice.
 CHANGES = [
+    # the same four numbers as a 2×2 array, and with a lower bound of 0 (issue 9, point 5)
+    "UPDATE my_schema.wide SET depth = ARRAY[[2, 4], [1, 6]]::float8[] WHERE id = 2",
+    "UPDATE my_schema.wide SET depth = '[0:3]={4,8,2,12}'::float8[] WHERE id = 4",
     "UPDATE my_schema.wide SET depth[3] = depth[3] + 1e-9 WHERE id = 3",
     "UPDATE my_schema.wide SET depth = NULL WHERE id = 5",
     "UPDATE my_schema.wide SET price = NULL WHERE id = 7",
@@ -157,7 +161,7 @@ CHANGES = [
 # ...and ones it must not: values PostgreSQL holds equal.
 NON_CHANGES = [
     "UPDATE my_schema.wide SET meta = '{ \"i\" :   23 }' WHERE id = 23",
-    "UPDATE my_schema.wide SET depth = ARRAY[29, 58, 14.5]::float8[] WHERE id = 29",
+    "UPDATE my_schema.wide SET depth = ARRAY[29, 58, 14.5, 87]::float8[] WHERE id = 29",
 ]
 
 
@@ -193,7 +197,7 @@ def test_the_digest_catches_every_kind_of_change_and_nothing_else(
     assert (dump.new, dump.diverged, dump.unchanged) == (1, len(CHANGES), 40 - len(CHANGES))
     assert laptop_equals_instance(wide_world, "my_schema.wide")
     keys = wide_world.laptop("SELECT (key->>'id')::int FROM market_sync.conflicts ORDER BY 1")
-    assert [k for (k,) in keys] == [3, 5, 7, 11, 13, 17, 19, 31, 37]
+    assert [k for (k,) in keys] == [2, 3, 4, 5, 7, 11, 13, 17, 19, 31, 37]
     assert "comparing whole rows" not in caplog.text  # the digest path ran
 
 
