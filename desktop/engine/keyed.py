@@ -64,8 +64,9 @@ def merge_keyed(ctx: MergeContext, plan: TablePlan, part: Part, stage: sql.Ident
     ).format(new=sql.Identifier(NEW_FLAG), c=changes)).fetchone()
     assert row is not None
     new, diverged = int(row[0]), int(row[1])
-    incoming = sql.SQL("to_jsonb(c.*) - {} - {}").format(sql.Literal(NEW_FLAG),
-                                                          sql.Literal(LOCAL_COL))
+    # The incoming row from its own columns only: `to_jsonb(c.*)` would also nest the
+    # laptop's version, and two versions of a big row can pass jsonb's 256 MB limit.
+    incoming = sql.SQL("(SELECT to_jsonb(x) FROM (SELECT {}) x)").format(plan.cols("c"))
     diverged_rows = sql.SQL("FROM {} c WHERE NOT c.{}").format(changes, sql.Identifier(NEW_FLAG))
     if diverged:
         triples = sql.SQL("SELECT {}, c.{}, {} {}").format(
