@@ -20,7 +20,6 @@ if TYPE_CHECKING:
     from shared.config import Config
 
 DEFAULT_AGENT_CONFIG = "/etc/market-sync/agent.toml"
-GUARD_ERROR_EXIT = 255  # ExecCondition=: 255 marks the unit failed (OnFailure= notifies)
 
 
 def _backup(args: argparse.Namespace) -> int:
@@ -88,21 +87,54 @@ def _instance_id(config: Config, imds: Imds) -> str:
     return config.aws.instance_id or imds.instance_id()
 
 
-def _guard(args: argparse.Namespace) -> int:
-    from ec2.guard import KeepRunningOverride, Moment, decide
-    from shared.calendar import TradingCalendar
+def _publish(config: Config | None, clients: AwsClients | None, subject: str,
+             message: str) -> None:
+    """Best effort: a guard that is about to power off says why, even when SNS fails."""
+    from ec2.notify import Notifier
     from shared.errors import MarketSyncError
 
+    if config is None or clients is None:
+        return
+    try:
+        Notifier(clients.sns(), config.agent.sns_topic_arn).publish(subject, message)
+    except MarketSyncError as exc:
+        print(f"market-sync guard: could not notify: {exc}", file=sys.stderr)
+
+
+def _guard(args: argparse.Namespace) -> int:
+    """Exit 0: power off; 1: stay up. On any error it powers off (after saying why through
+    SNS): an instance nobody decided to keep must not run on."""
+    from ec2.guard import KeepRunningOverride, Moment, decide
+    from shared.calendar import IST, TradingCalendar
+
+    moment = (Moment.AFTER_BACKUP if args.after_backup
+              else Moment.PERIODIC if args.periodic else Moment.BOOT)
+    config: Config | None = None
+    clients: AwsClients | None = None
     try:
         at = _at(args)
         config, clients, imds = _agent_context(args)
-        override = KeepRunningOverride(imds, clients.ec2(), config.aws.instance_id).read()
-        decision = decide(at, TradingCalendar.load(), override,
-                          Moment.AFTER_BACKUP if args.after_backup else Moment.BOOT,
+        calendar = TradingCalendar.load()
+        day = at.astimezone(IST).date()
+        if not calendar.covers(day) and moment is Moment.BOOT:
+            warning = (f"The NSE holiday list in this market-sync has no data for {day.year}: "
+                       "the instance cannot tell holidays from trading days and runs on every "
+                       "weekday. Update market-sync on the laptop and run `market-sync "
+                       "deploy-agent`.")
+            print(f"market-sync guard: WARNING: {warning}", file=sys.stderr)
+            _publish(config, clients, f"market-sync: the holiday list has no {day.year}",
+                     warning)
+        override = KeepRunningOverride(imds, clients.ec2, config.aws.instance_id).read()
+        decision = decide(at, calendar, override, moment,
                           power_off_after_backup=config.agent.power_off_after_backup)
-    except MarketSyncError as exc:
-        print(f"market-sync guard: cannot decide, staying up: {exc}", file=sys.stderr)
-        return GUARD_ERROR_EXIT
+    except Exception as exc:  # any failure: power off, never stay up unasked
+        reason = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
+        print(f"market-sync guard: cannot decide, powering off: {reason}", file=sys.stderr)
+        _publish(config, clients, "market-sync: the guard could not decide; powering off",
+                 f"The market-sync guard ({moment}) could not decide whether the instance is "
+                 f"needed, so it powers it off: {reason}\nStart it again from the tray or "
+                 "with `market-sync start` if it is needed today.")
+        return 0
     print(decision.describe())
     return 0 if decision.power_off else 1
 
@@ -174,10 +206,15 @@ def _health(args: argparse.Namespace) -> int:
 
 def _add_instance_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     guard = commands.add_parser(
-        "guard", help="may the instance power off now? exit 0: yes (not needed), "
-        "1: no (trading day, special session or keep-running tag), 255: cannot tell")
-    guard.add_argument("--after-backup", action="store_true",
-                       help="ask after the day's backup instead of at boot")
+        "guard", help="may the instance power off now? exit 0: yes (not needed, or it "
+        "cannot tell: then it says why through SNS), 1: no (trading day, special session or "
+        "keep-running tag)")
+    when = guard.add_mutually_exclusive_group()
+    when.add_argument("--after-backup", action="store_true",
+                      help="ask after the day's backup instead of at boot")
+    when.add_argument("--periodic", action="store_true",
+                      help="ask while running (the 15-minute timer): power off once the day's "
+                      "work is over or the keep-running tag has expired")
     guard.add_argument("--at", metavar="ISO", help="decide for this time instead of now")
     guard.set_defaults(handler=_guard)
 
@@ -246,6 +283,9 @@ def build_parser() -> argparse.ArgumentParser:
     trading.add_argument("date", nargs="?", metavar="DATE", help="YYYY-MM-DD")
     trading.set_defaults(handler=_trading_day)
     _add_instance_commands(commands)
+    from ec2 import setup_cli
+
+    setup_cli.register(commands)
     return parser
 
 

@@ -19,6 +19,8 @@ from shared.calendar import IST, TradingCalendar
 from shared.errors import MarketSyncError
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from mypy_boto3_ec2 import EC2Client
 
 logger = logging.getLogger(__name__)
@@ -34,6 +36,7 @@ def now() -> dt.datetime:
 class Moment(enum.StrEnum):
     BOOT = "boot"
     AFTER_BACKUP = "after-backup"
+    PERIODIC = "periodic"  # every 15 minutes while running: is the instance still needed?
 
 
 class OverrideError(MarketSyncError):
@@ -75,6 +78,14 @@ def decide(at: dt.datetime, calendar: TradingCalendar, keep_running_until: dt.da
         if calendar.has_session(day) and local.time() < SCHEDULE.app_stop:
             return GuardDecision(False, f"the app's hours run until {SCHEDULE.app_stop:%H:%M} IST")
         return GuardDecision(True, "the backup is done and the app's hours are over")
+    if moment is Moment.PERIODIC and calendar.has_session(day):
+        if local.time() < SCHEDULE.safety_stop:
+            return GuardDecision(False, f"{day} has a session; the day's work runs until "
+                                 f"{SCHEDULE.safety_stop:%H:%M} IST")
+        if not power_off_after_backup:
+            return GuardDecision(False, "power_off_after_backup is false in agent.toml")
+        return GuardDecision(True, f"the day's work is over ({SCHEDULE.safety_stop:%H:%M} IST) "
+                             "and nothing keeps the instance running")
     if calendar.is_trading_day(day):
         return GuardDecision(False, f"{day} is a trading day")
     special = calendar.special_sessions.get(day)
@@ -99,10 +110,10 @@ class KeepRunningOverride:
     metadata does not carry its tags, ``ec2:DescribeTags`` on itself.
     """
 
-    def __init__(self, imds: Imds, ec2: EC2Client | None = None,
+    def __init__(self, imds: Imds, ec2: Callable[[], EC2Client] | None = None,
                  instance_id: str | None = None) -> None:
         self.imds = imds
-        self.ec2 = ec2
+        self.ec2 = ec2  # made only when the metadata has no tags (a client costs ~0.4 s)
         self.instance_id = instance_id
 
     def read(self) -> dt.datetime | None:
@@ -124,7 +135,7 @@ class KeepRunningOverride:
 
         instance_id = self.instance_id or self.imds.instance_id()
         try:
-            response = self.ec2.describe_tags(Filters=[
+            response = self.ec2().describe_tags(Filters=[
                 {"Name": "resource-id", "Values": [instance_id]},
                 {"Name": "key", "Values": [KEEP_RUNNING_TAG]},
             ])

@@ -88,6 +88,16 @@ class Notifier:
 
     def send(self, notice: FailureNotice) -> str:
         """Publish ``notice``; returns the SNS message id."""
+        message_id = self.publish(notice.subject, notice.message)
+        logger.info("notified %s about %s", self.topic_arn, notice.unit)
+        return message_id
+
+    def publish(self, subject: str, message: str) -> str:
+        """Publish one notice (subject cut to SNS's limit, message redacted)."""
+        subject = subject.encode("ascii", "replace").decode("ascii")
+        if len(subject) > SUBJECT_LIMIT:
+            subject = subject[: SUBJECT_LIMIT - 1] + "~"
+        message = redact(message)[-MESSAGE_LIMIT:]
         if not self.topic_arn:
             raise ConfigError("no SNS topic to notify: [agent] sns_topic_arn is not set",
                               "re-run `market-sync deploy-agent` to write it into agent.toml")
@@ -96,9 +106,8 @@ class Notifier:
         from shared.aws import aws_error
 
         try:
-            response = self.sns.publish(TopicArn=self.topic_arn, Subject=notice.subject,
-                                        Message=notice.message)
+            response = self.sns.publish(TopicArn=self.topic_arn, Subject=subject,
+                                        Message=message)
         except (BotoCoreError, ClientError) as exc:
-            raise aws_error(exc, "publish the failure notice to SNS") from None
-        logger.info("notified %s about %s", self.topic_arn, notice.unit)
+            raise aws_error(exc, "publish the notice to SNS") from None
         return response["MessageId"]

@@ -1,14 +1,16 @@
 """``deploy-agent``: build the agent wheel, put it under ``artifacts/``, update the instance.
 
-The instance is updated through SSM Run Command (no SSH): the instance files
-rendered by ``ec2/`` (units, ``agent.toml``, ``setup.env``, the setup script)
-are written afresh and ``market-sync-setup`` runs again; it is idempotent.
+The instance is updated through SSM Run Command (no SSH): the new settings
+bundle (units, ``agent.toml``, ``setup.env``, the setup script, rendered by
+``ec2/``) goes to S3 and the instance's bootstrap fetches it and runs
+``market-sync-setup`` again; it is idempotent. The user-data is not touched.
 """
 
 from __future__ import annotations
 
 import base64
-import gzip
+import dataclasses
+import datetime as dt
 import hashlib
 import logging
 import re
@@ -79,37 +81,41 @@ def wheel_key(wheel: Path) -> str:
     return ARTIFACTS + wheel.name
 
 
-def upload_artifact(s3: S3Client, bucket: str, key: str, path: Path) -> None:
+def put_bytes(s3: S3Client, bucket: str, key: str, data: bytes) -> None:
     """Upload with S3's SHA-256 checksum, so a damaged transfer is refused by S3."""
     from botocore.exceptions import BotoCoreError, ClientError
 
-    data = path.read_bytes()
     digest = base64.b64encode(hashlib.sha256(data).digest()).decode()
     try:
         s3.put_object(Bucket=bucket, Key=key, Body=data, ChecksumAlgorithm="SHA256",
                       ChecksumSHA256=digest)
     except (BotoCoreError, ClientError) as exc:
         raise aws_error(exc, f"upload s3://{bucket}/{key}") from None
+
+
+def upload_artifact(s3: S3Client, bucket: str, key: str, path: Path) -> None:
+    put_bytes(s3, bucket, key, path.read_bytes())
     logger.info("uploaded %s to s3://%s/%s", path.name, bucket, key)
 
 
-def update_commands(settings: InstanceSettings) -> list[str]:
-    """The shell lines SSM runs: write every instance file, then run the setup script."""
-    from ec2.instance.userdata import instance_files
+def update_commands() -> list[str]:
+    """What SSM runs: the bootstrap fetches the new settings bundle and runs setup."""
+    return ["set -euo pipefail", f"{shlex.quote(layout.BOOTSTRAP_SCRIPT)} --update"]
 
-    lines = ["set -euo pipefail", "umask 077"]
-    for item in instance_files(settings):
-        packed = base64.b64encode(gzip.compress(item.content.encode(), mtime=0)).decode()
-        target = shlex.quote(item.path)
-        partial = shlex.quote(item.path + ".partial")
-        lines += [
-            f"mkdir -p {shlex.quote(str(Path(item.path).parent))}",
-            f"echo {packed} | base64 -d | gunzip > {partial}",
-            f"chmod {item.permissions} {partial}",
-            f"mv {partial} {target}",
-        ]
-    lines.append(shlex.quote(layout.SETUP_SCRIPT))
-    return lines
+
+def refuse_during_app_hours(at: dt.datetime | None = None) -> None:
+    """An update may restart the app (new images, Docker's config): not while it collects."""
+    from ec2.guard import in_app_hours, now
+    from ec2.instance.schedule import SCHEDULE
+    from shared.calendar import TradingCalendar
+
+    moment = at or now()
+    if in_app_hours(moment, TradingCalendar.load()):
+        raise DeployError(
+            "the market app is collecting now "
+            f"({SCHEDULE.app_start:%H:%M}–{SCHEDULE.app_stop:%H:%M} IST on a session day) and "
+            "an update may restart it",
+            f"run it after {SCHEDULE.app_stop:%H:%M} IST, or pass --force (or --upload-only)")
 
 
 @dataclass(frozen=True)
@@ -186,15 +192,30 @@ class DeployResult:
 
 def deploy_agent(s3: S3Client, updater: InstanceUpdater | None, bucket: str,
                  settings_for: Callable[[str], InstanceSettings], instance_id: str | None,
-                 wheel: Path | None = None, source: Path | None = None) -> DeployResult:
-    """Build (unless ``wheel`` is given), upload and — with an instance — install."""
+                 wheel: Path | None = None, source: Path | None = None,
+                 wheelhouse: Path | None = None,
+                 fetch_wheels: Callable[[Path, Path], list[Path]] | None = None) -> DeployResult:
+    """Build (unless ``wheel`` is given), upload the wheel, its dependencies and the
+    instance's settings, and — with an instance — apply them (the bootstrap, via SSM)."""
+    from installer.artifacts import (
+        build_wheelhouse,
+        dependency_wheels,
+        upload_settings,
+        upload_wheelhouse,
+    )
+
     with tempfile.TemporaryDirectory(prefix="market-sync-wheel-") as tmp:
         built = wheel or build_wheel(source or source_root(), Path(tmp))
         key = wheel_key(built)
         upload_artifact(s3, bucket, key, built)
+        wheels = (dependency_wheels(wheelhouse, built) if wheelhouse
+                  else (fetch_wheels or build_wheelhouse)(built, Path(tmp) / "wheelhouse"))
+        upload_wheelhouse(s3, bucket, wheels)
+    upload_settings(s3, dataclasses.replace(settings_for(key),
+                                            wheels=tuple(w.name for w in wheels)))
     if updater is None or instance_id is None:
         return DeployResult(key, None)
-    result = updater.run(instance_id, update_commands(settings_for(key)))
+    result = updater.run(instance_id, update_commands())
     if not result.ok:
         tail = "\n".join(result.output.splitlines()[-15:])
         raise DeployError(f"the update on {instance_id} ended {result.status}:\n{tail}",

@@ -8,12 +8,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ec2.instance.settings import DISTROS
 from installer import template as tpl
 from shared.cliutil import print_json
 from shared.errors import Cancelled, UsageError
 from shared.paths import resolve_config_path
 
 if TYPE_CHECKING:
+    from ec2.instance.settings import Distro, InstanceSettings
     from installer.stack import ChangePlan
     from shared.aws import AwsClients
     from shared.config import Config
@@ -40,10 +42,27 @@ def register(commands: argparse._SubParsersAction[Any]) -> None:
                    help="make an IAM user for this laptop; its key goes to the OS keyring only")
     p.add_argument("--database", metavar="CONNINFO",
                    help="the laptop's PostgreSQL (libpq conninfo without password)")
+    p.add_argument("--distro", choices=DISTROS, default=None,
+                   help="the instance's Linux (default al2023; fixed for the stack's life)")
+    p.add_argument("--app-database", metavar="CONNINFO",
+                   help="the app's own PostgreSQL as the instance reaches it, for the backup "
+                   '(libpq conninfo without password, e.g. "host=127.0.0.1 port=5432 '
+                   'dbname=market user=market")')
+    p.add_argument("--app-database-password-file", type=Path, metavar="FILE",
+                   help="a file holding that database's password: read once, kept only in "
+                   "SSM SecureString")
+    p.add_argument("--app-postgres-service", metavar="NAME",
+                   help="the app's PostgreSQL compose service (default: detected)")
+    p.add_argument("--image-id", metavar="AMI",
+                   help="boot a new instance from this image (default: the distro's newest)")
     p.add_argument("--wheel", type=Path, help="upload this agent wheel instead of building one")
+    _wheelhouse_option(p)
     p.add_argument("--yes", action="store_true", help="apply the changes without asking")
     p.add_argument("--print-template", action="store_true",
                    help="print the template that would be deployed, and nothing else")
+    p.add_argument("--print-user-data", action="store_true",
+                   help="print the instance's user-data for these options, and nothing else "
+                   "(read-only AWS calls: the account and the stack)")
     p.set_defaults(handler=_provision)
 
     t = commands.add_parser(
@@ -60,8 +79,11 @@ def register(commands: argparse._SubParsersAction[Any]) -> None:
         "deploy-agent", help="build the agent wheel, upload it and update the instance (SSM)")
     _aws_options(d)
     d.add_argument("--wheel", type=Path, help="upload this wheel instead of building one")
+    _wheelhouse_option(d)
     d.add_argument("--upload-only", action="store_true",
                    help="only upload; the instance installs it at its next setup run")
+    d.add_argument("--force", action="store_true",
+                   help="update even during the app's hours (it may restart the app)")
     d.set_defaults(handler=_deploy_agent)
 
     c = commands.add_parser("cost", help="estimated monthly cost, and this month's spend")
@@ -74,6 +96,12 @@ def register(commands: argparse._SubParsersAction[Any]) -> None:
     c.add_argument("--no-actual", action="store_true", help="skip Cost Explorer")
     c.add_argument("--json", action="store_true")
     c.set_defaults(handler=_cost)
+
+
+def _wheelhouse_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--wheelhouse", type=Path, metavar="DIR",
+                        help="the agent's dependencies as wheels for the instance (Linux "
+                        "x86_64, Python 3.11); default: fetched here with pip download")
 
 
 def _aws_options(parser: argparse.ArgumentParser) -> None:
@@ -133,9 +161,15 @@ def _ask(prompt: str) -> str:
 
 # -- provision ---------------------------------------------------------------------------------
 def _provision(args: argparse.Namespace, ask: Ask = _ask) -> int:
+    from installer.artifacts import DatabasePassword
     from installer.provision import Provisioner, ProvisionProgress, ProvisionRequest
     from installer.stack import StackDeployer
 
+    for option, path in (("--wheelhouse", args.wheelhouse),):
+        if path is not None and not path.is_dir():
+            raise UsageError(f"{option} {path} is not a directory")
+    password = (DatabasePassword.from_file(args.app_database_password_file)
+                if args.app_database_password_file else None)
     config = _existing_config(args)
     secrets = _secrets(required=args.operator_user)
     clients, profile = _clients(args, config, secrets)
@@ -160,9 +194,16 @@ def _provision(args: argparse.Namespace, ask: Ask = _ask) -> int:
         app_port=args.app_port or int(old.get("AppPort", 8000)),
         create_operator_user=args.operator_user or old.get("CreateOperatorUser") == "true",
         database_conninfo=args.database,
-        tables_toml=_tables_toml(config))
+        tables=config.tables if config else (),
+        distro=_distro(args.distro or old.get("Distro", "al2023")),
+        app_database=args.app_database, app_database_password=password,
+        app_postgres_service=args.app_postgres_service, image_id=args.image_id)
     provisioner = Provisioner(clients, request, resolve_config_path(args.config),
-                              secrets=secrets, profile=profile, wheel=args.wheel)
+                              secrets=secrets, profile=profile, wheel=args.wheel,
+                              wheelhouse=args.wheelhouse)
+    if args.print_user_data:
+        sys.stdout.write(provisioner.render_user_data())
+        return 0
     if args.print_template:
         print(tpl.template_body(provisioner.render_template()))
         return 0
@@ -200,20 +241,11 @@ def _provision(args: argparse.Namespace, ask: Ask = _ask) -> int:
     return 0
 
 
-def _tables_toml(config: Config | None) -> str:
-    if config is None or not config.tables:
-        return ""
-    import tomli_w
-
-    tables = []
-    for spec in config.tables:
-        entry: dict[str, Any] = {"name": str(spec.name), "mode": str(spec.mode)}
-        if spec.key:
-            entry["key"] = list(spec.key)
-        if spec.watermark is not None:
-            entry["watermark"] = spec.watermark
-        tables.append(entry)
-    return tomli_w.dumps({"tables": tables})
+def _distro(name: str) -> Distro:
+    for distro in DISTROS:
+        if distro == name:
+            return distro
+    raise UsageError(f"distro {name!r} is not supported", f"choose one of {', '.join(DISTROS)}")
 
 
 # -- teardown ----------------------------------------------------------------------------------
@@ -255,8 +287,10 @@ def _teardown(args: argparse.Namespace, ask: Ask = _ask) -> int:
 
 # -- deploy-agent ------------------------------------------------------------------------------
 def _deploy_agent(args: argparse.Namespace) -> int:
-    from ec2.instance.settings import InstanceSettings
-    from installer.agent import InstanceUpdater, deploy_agent
+    import dataclasses
+
+    from installer.agent import InstanceUpdater, deploy_agent, refuse_during_app_hours
+    from installer.artifacts import read_settings
     from installer.provision import Provisioner
     from installer.stack import ProvisionError, StackDeployer
 
@@ -270,17 +304,22 @@ def _deploy_agent(args: argparse.Namespace) -> int:
     outputs = Provisioner.outputs_of(clients, args.stack)
     bucket = outputs.get("BucketName") or params["BucketName"]
     instance_id = outputs.get("InstanceId")
+    if not args.upload_only and instance_id and not args.force:
+        refuse_during_app_hours()
+    current = read_settings(clients.s3(), bucket)
+    if current is None:
+        raise ProvisionError(f"s3://{bucket} holds no instance settings",
+                             "run `market-sync provision` once with this version")
 
     def settings_for(key: str) -> InstanceSettings:
-        return InstanceSettings(
-            region=clients.config.region, bucket=bucket, prefix="", agent_wheel_key=key,
-            app_source=params.get("AppSource", ""), sns_topic_arn=outputs.get("AlertTopicArn"),
-            app_port=int(params.get("AppPort", 8000)), tables_toml=_tables_toml(config))
+        return dataclasses.replace(
+            current, agent_wheel_key=key, tables=config.tables if config else current.tables,
+            endpoint_url=clients.config.endpoint_url)
 
     updater = None if args.upload_only else InstanceUpdater(clients.ssm())
     result = deploy_agent(clients.s3(), updater, bucket, settings_for, instance_id,
-                          wheel=args.wheel)
-    print(f"uploaded s3://{bucket}/{result.wheel_key}")
+                          wheel=args.wheel, wheelhouse=args.wheelhouse)
+    print(f"uploaded s3://{bucket}/{result.wheel_key} and the instance's settings")
     if result.command is not None:
         print(f"the instance {instance_id} is updated (Run Command {result.command.command_id})")
     return 0

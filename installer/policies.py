@@ -47,6 +47,9 @@ def instance_policy() -> Document:
          "Condition": {"StringEquals": {"cloudwatch:namespace": METRIC_NAMESPACE}}},
         {"Sid": "ReadOwnTags", "Effect": "Allow", "Action": "ec2:DescribeTags",
          "Resource": "*"},
+        {"Sid": "SignalSetup", "Effect": "Allow", "Action": "cloudformation:SignalResource",
+         "Resource": "arn:${AWS::Partition}:cloudformation:${AWS::Region}:${AWS::AccountId}"
+                     ":stack/${AWS::StackName}/*"},
         {"Sid": "LogRetention", "Effect": "Allow", "Action": "logs:PutRetentionPolicy",
          "Resource": "arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}"
                      ":log-group:/market-sync/*"},

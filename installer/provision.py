@@ -14,26 +14,33 @@ import logging
 import re
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ec2.instance.settings import InstanceSettings
+from ec2.instance.settings import DISTROS, Distro, InstanceSettings
 from installer import template as tpl
 from installer.agent import build_wheel, source_root, upload_artifact, wheel_key
+from installer.artifacts import (
+    DatabasePassword,
+    build_wheelhouse,
+    dependency_wheels,
+    put_database_password,
+    upload_settings,
+    upload_wheelhouse,
+)
 from installer.laptop_config import LaptopAws, write_laptop_config
 from installer.stack import ChangePlan, ProvisionError, ResourceChange, StackDeployer, StackEvent
 from shared.aws import AwsClients, aws_error
+from shared.config import has_password
 from shared.errors import UsageError
+from shared.tables import TableSpec
 
 if TYPE_CHECKING:
     from shared.secrets import SecretStore
 
 logger = logging.getLogger(__name__)
 
-AMI_PARAMETER = {
-    "al2023": "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64",
-}
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _STACK = re.compile(r"^[A-Za-z][A-Za-z0-9-]{0,63}$")
 
@@ -51,8 +58,14 @@ class ProvisionRequest:
     retention_days: int = tpl.DEFAULT_RETENTION_DAYS
     app_port: int = 8000
     create_operator_user: bool = False
-    database_conninfo: str | None = None
-    tables_toml: str = ""
+    database_conninfo: str | None = None  # the laptop's PostgreSQL
+    tables: tuple[TableSpec, ...] = ()  # the trader's [[tables]], for the agent
+    distro: Distro = "al2023"
+    # the app's own PostgreSQL as the instance reaches it (libpq conninfo, no password)
+    app_database: str | None = None
+    app_database_password: DatabasePassword | None = None  # goes to SSM SecureString only
+    app_postgres_service: str | None = None  # its compose service; None: detected
+    image_id: str | None = None  # this AMI instead of the distro's newest (a new instance only)
 
     def validate(self) -> None:
         if not _EMAIL.match(self.alert_email):
@@ -66,6 +79,14 @@ class ProvisionRequest:
                              f"choose one of {', '.join(tpl.INSTANCE_TYPES)}")
         if not 1 <= self.retention_days <= 3650:
             raise UsageError("retention must be 1 to 3650 days")
+        if self.distro not in DISTROS:
+            raise UsageError(f"distro {self.distro!r} is not supported",
+                             f"choose one of {', '.join(DISTROS)}")
+        if self.image_id is not None and not re.match(r"^ami-[0-9a-f]{8,17}$", self.image_id):
+            raise UsageError(f"{self.image_id!r} is not an AMI id", "e.g. ami-0123456789abcdef0")
+        if self.app_database is not None and has_password(self.app_database):
+            raise UsageError("--app-database contains a password",
+                             "remove it; pass the password with --app-database-password-file")
 
 
 def trader_cidr(ip: str) -> str:
@@ -125,6 +146,15 @@ class _Account:
 
 
 @dataclass(frozen=True)
+class _Names:
+    account: _Account
+    exists: bool
+    previous: dict[str, str]
+    bucket: str
+    topic_arn: str
+
+
+@dataclass(frozen=True)
 class _Inputs:
     account: _Account
     exists: bool
@@ -142,8 +172,10 @@ class Provisioner:
 
     def __init__(self, clients: AwsClients, request: ProvisionRequest, config_path: Path, *,
                  secrets: SecretStore | None = None, profile: str | None = None,
-                 wheel: Path | None = None, poll_seconds: float = 5.0,
-                 build: Callable[[Path, Path], Path] = build_wheel) -> None:
+                 wheel: Path | None = None, wheelhouse: Path | None = None,
+                 poll_seconds: float = 5.0,
+                 build: Callable[[Path, Path], Path] = build_wheel,
+                 fetch_wheels: Callable[[Path, Path], list[Path]] = build_wheelhouse) -> None:
         request.validate()
         self.clients = clients
         self.request = request
@@ -151,7 +183,9 @@ class Provisioner:
         self.secrets = secrets
         self.profile = profile
         self.wheel = wheel
+        self.wheelhouse = wheelhouse
         self.build = build
+        self.fetch_wheels = fetch_wheels
         self.deployer = StackDeployer(clients.cloudformation(), request.stack_name,
                                       poll_seconds=poll_seconds)
 
@@ -195,13 +229,12 @@ class Provisioner:
     def _image(self, previous: dict[str, str]) -> str:
         if "ImageId" in previous:
             return previous["ImageId"]  # an update keeps the AMI: no surprise replacement
-        from botocore.exceptions import BotoCoreError, ClientError
+        if self.request.image_id:
+            return self.request.image_id
+        from installer.images import current_image
 
-        try:
-            value = self.clients.ssm().get_parameter(Name=AMI_PARAMETER["al2023"])
-        except (BotoCoreError, ClientError) as exc:
-            raise aws_error(exc, "look up the current Amazon Linux 2023 image") from None
-        return value["Parameter"]["Value"]
+        return current_image(self.clients.ssm(), self.clients.ec2(), self.request.distro,
+                             self.request.region)
 
     def _app_source(self, bucket: str) -> tuple[str, Path | None]:
         source = self.request.app_source.strip()
@@ -214,13 +247,27 @@ class Provisioner:
                          ".tar.gz file")
 
     # -- the run ----------------------------------------------------------------------------
-    def _inputs(self) -> _Inputs:
+    def _names(self) -> _Names:
+        """The account and the stack's names (read-only calls: STS, CloudFormation)."""
         req = self.request
         account = self._account()
         state = self.deployer.state()
         previous = dict(state.parameters) if state else {}
+        running = previous.get("Distro", "al2023" if "ImageId" in previous else req.distro)
+        if running != req.distro:
+            raise UsageError(f"the instance of {req.stack_name} runs {running}, not "
+                             f"{req.distro}", f"pass --distro {running} (changing it needs "
+                             "`market-sync teardown` and a new stack)")
         bucket = previous.get("BucketName") or bucket_name(req.stack_name, account.account_id,
                                                            req.region)
+        topic = previous.get("TopicName") or f"{req.stack_name}-alerts"
+        return _Names(account, state is not None, previous, bucket,
+                      f"arn:{account.partition}:sns:{req.region}:{account.account_id}:{topic}")
+
+    def _inputs(self) -> _Inputs:
+        req = self.request
+        names = self._names()
+        account, previous, bucket = names.account, names.previous, names.bucket
         topic = previous.get("TopicName") or f"{req.stack_name}-alerts"
         vpc, subnet = self._network(previous)
         app_source, app_upload = self._app_source(bucket)
@@ -231,23 +278,49 @@ class Provisioner:
             "CreateOperatorUser": "true" if req.create_operator_user else "false",
         }
         return _Inputs(
-            account=account, exists=state is not None, previous=previous, bucket=bucket,
-            topic_arn=f"arn:{account.partition}:sns:{req.region}:{account.account_id}:{topic}",
-            subnet=subnet, app_source=app_source, app_upload=app_upload, base=base)
+            account=account, exists=names.exists, previous=previous, bucket=bucket,
+            topic_arn=names.topic_arn, subnet=subnet, app_source=app_source,
+            app_upload=app_upload, base=base)
+
+    def settings(self, bucket: str, topic_arn: str, app_source: str, key: str,
+                 wheels: tuple[str, ...] = ()) -> InstanceSettings:
+        """What the instance gets from this request (user-data and settings bundle)."""
+        req = self.request
+        settings = InstanceSettings(
+            region=req.region, bucket=bucket, prefix="", agent_wheel_key=key,
+            app_source=app_source, sns_topic_arn=topic_arn, distro=req.distro,
+            app_port=req.app_port, tables=req.tables, stack_name=req.stack_name,
+            endpoint_url=self.clients.config.endpoint_url,
+            postgres_service=req.app_postgres_service, wheels=wheels)
+        if req.app_database:
+            settings = replace(settings, database_conninfo=req.app_database)
+        return settings
 
     def _full(self, inputs: _Inputs, key: str) -> tuple[tpl.Template, dict[str, str]]:
         from ec2.instance.userdata import render_user_data
 
         req = self.request
-        settings = InstanceSettings(
-            region=req.region, bucket=inputs.bucket, prefix="", agent_wheel_key=key,
-            app_source=inputs.app_source, sns_topic_arn=inputs.topic_arn,
-            app_port=req.app_port, tables_toml=req.tables_toml)
-        template = tpl.build_template(render_user_data(settings))
+        settings = self.settings(inputs.bucket, inputs.topic_arn, inputs.app_source, key)
+        template = tpl.build_template(render_user_data(settings.boot()), req.distro)
         parameters = {**inputs.base, "InstanceType": req.instance_type,
                       "ImageId": self._image(inputs.previous), "SubnetId": inputs.subnet,
-                      "AppSource": inputs.app_source, "AgentWheelKey": key}
+                      "AppSource": inputs.app_source, "AgentWheelKey": key,
+                      "Distro": req.distro}
         return template, parameters
+
+    def render_user_data(self) -> str:
+        """The user-data ``run`` gives the instance. It depends only on the stack's names
+        (bucket, topic, region, endpoint, distro), so no wheel is built and nothing is
+        written: read-only calls (STS, CloudFormation) only."""
+        from ec2.instance.userdata import render_user_data
+
+        names = self._names()
+        source = self.request.app_source.strip()
+        app_source = source if source.startswith(("s3://", "https://")) \
+            else f"s3://{names.bucket}/{app_key(Path(source))}"
+        settings = self.settings(names.bucket, names.topic_arn, app_source,
+                                 default_wheel_key())
+        return render_user_data(settings.boot())
 
     def render_template(self) -> tpl.Template:
         """The template ``run`` would deploy now (read-only calls only)."""
@@ -278,6 +351,21 @@ class Provisioner:
             if inputs.app_upload is not None:
                 upload_artifact(s3, inputs.bucket, app_key(inputs.app_upload),
                                 inputs.app_upload)
+            wheels = (dependency_wheels(self.wheelhouse, wheel) if self.wheelhouse
+                      else self.fetch_wheels(wheel, Path(tmp) / "wheelhouse"))
+            sent = upload_wheelhouse(s3, inputs.bucket, wheels)
+            progress(ProvisionProgress("artifacts", f"{len(wheels)} dependency wheel(s) under "
+                                       f"s3://{inputs.bucket}/artifacts/wheels/ "
+                                       f"({len(sent)} new)"))
+            upload_settings(s3, self.settings(inputs.bucket, inputs.topic_arn,
+                                              inputs.app_source, key,
+                                              tuple(w.name for w in wheels)))
+            progress(ProvisionProgress("artifacts", "the instance's settings uploaded"))
+            if req.app_database_password is not None:
+                name = put_database_password(self.clients.ssm(), req.stack_name,
+                                             req.app_database_password)
+                progress(ProvisionProgress("artifacts", f"the app database's password is in "
+                                           f"SSM {name} (SecureString)"))
 
         full, parameters = self._full(inputs, key)
         progress(ProvisionProgress("plan", "the instance, its schedules and alarms"))

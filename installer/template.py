@@ -26,7 +26,8 @@ NONCURRENT_VERSION_DAYS = 30
 ABORT_MULTIPART_DAYS = 7
 DISK_ALARM_PERCENT = 80
 BACKUP_MISSING_DAYS = 4  # a long weekend plus a holiday is 3 days without a backup
-ROOT_DEVICE = {"al2023": "/dev/xvda", "ubuntu2204": "/dev/sda1"}
+ROOT_DEVICE = {"al2023": "/dev/xvda", "ubuntu2204": "/dev/sda1", "debian12": "/dev/xvda"}
+SETUP_TIMEOUT = "PT45M"  # CreationPolicy: the first-boot setup signals within this (ISO 8601)
 TEMPLATE_BODY_LIMIT = 51_200  # CloudFormation's limit on a template passed inline
 
 CHECKOV_SKIPS: dict[str, list[tuple[str, str]]] = {
@@ -51,7 +52,8 @@ def _ref(name: str) -> dict[str, str]:
     return {"Ref": name}
 
 
-INSTANCE_PARAMETERS = ("ImageId", "InstanceType", "SubnetId", "AppSource", "AgentWheelKey")
+INSTANCE_PARAMETERS = ("ImageId", "InstanceType", "SubnetId", "AppSource", "AgentWheelKey",
+                       "Distro")
 _INSTANCE_RESOURCES = ("Instance", "StartSchedule", "SafetyStopSchedule", "StatusCheckAlarm",
                        "DiskAlarm", "BackupMissingAlarm")
 
@@ -96,6 +98,10 @@ def _parameters() -> dict[str, Any]:
             "Type": "String",
             "AllowedPattern": r"^artifacts/[A-Za-z0-9._+-]+\.whl$",
             "Description": "S3 key of the market-sync agent wheel under artifacts/",
+        },
+        "Distro": {
+            "Type": "String", "Default": "al2023", "AllowedValues": list(ROOT_DEVICE),
+            "Description": "The instance's Linux distribution (fixed for the stack's life)",
         },
         "BucketName": {
             "Type": "String",
@@ -247,6 +253,9 @@ def _resources(user_data: str, distro: str) -> dict[str, Any]:
         },
         "Instance": {
             "Type": "AWS::EC2::Instance",
+            # The first-boot setup signals success (or failure) with SignalResource; no
+            # signal in time fails the creation instead of leaving an idle instance.
+            "CreationPolicy": {"ResourceSignal": {"Count": 1, "Timeout": SETUP_TIMEOUT}},
             "Properties": {
                 "ImageId": _ref("ImageId"),
                 "InstanceType": _ref("InstanceType"),
@@ -268,6 +277,7 @@ def _resources(user_data: str, distro: str) -> dict[str, Any]:
                     {"Key": policies.STACK_TAG, "Value": _ref("AWS::StackName")},
                     {"Key": "market-sync:app-source", "Value": _ref("AppSource")},
                     {"Key": "market-sync:agent-wheel", "Value": _ref("AgentWheelKey")},
+                    {"Key": "market-sync:distro", "Value": _ref("Distro")},
                 ],
             },
         },

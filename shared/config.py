@@ -87,6 +87,7 @@ class AgentConfig:
     imds_url: str = IMDS_URL
     metric_namespace: str = "MarketSync"
     power_off_after_backup: bool = True
+    ssm_path: str | None = None  # /market-sync/<stack>: the instance's secrets in SSM
 
 
 @dataclass(frozen=True)
@@ -110,6 +111,13 @@ class Config:
 _PASSWORD_IN_CONNINFO = re.compile(
     r"(^|\s)password\s*=|://[^/@\s]*:[^/@\s]*@|[?&]password=", re.IGNORECASE
 )
+
+
+def has_password(conninfo: str) -> bool:
+    """Whether a libpq conninfo (key=value or URI) carries a password."""
+    return _PASSWORD_IN_CONNINFO.search(conninfo) is not None
+
+
 # A TOML table header: [name], [[name]], [ "name" ], with an optional comment after it.
 _HEADER = re.compile(r"^\s*(\[\[?)\s*([^\[\]#]*?)\s*\]\]?\s*(?:#.*)?$")
 
@@ -260,7 +268,7 @@ def parse_config(text: str, path: Path) -> Config:
     db = _Section(loader, "database", root.get("database", dict, what="a table [database]"),
                   {"conninfo"})
     conninfo = db.get("conninfo", str)
-    if _PASSWORD_IN_CONNINFO.search(conninfo):
+    if has_password(conninfo):
         raise loader.error(
             "database", "conninfo", "conninfo contains a password",
             "remove it; market-sync reads the password from the OS keyring, PGPASSWORD or .pgpass",
@@ -320,7 +328,8 @@ _IMDS_URLS = (IMDS_URL, "http://[fd00:ec2::254]")
 
 def _parse_agent(loader: _Loader, root: _Section) -> AgentConfig:
     agent = _Section(loader, "agent", root.get("agent", dict, {}),
-                     {"sns_topic_arn", "imds_url", "metric_namespace", "power_off_after_backup"})
+                     {"sns_topic_arn", "imds_url", "metric_namespace", "power_off_after_backup",
+                      "ssm_path"})
     imds_url = agent.get("imds_url", str, IMDS_URL).rstrip("/")
     loopback = _endpoint_allowed(imds_url) and not imds_url.startswith("https://")
     if imds_url not in _IMDS_URLS and not loopback:
@@ -330,7 +339,12 @@ def _parse_agent(loader: _Loader, root: _Section) -> AgentConfig:
     if topic is not None and not topic.startswith("arn:"):
         raise loader.error("agent", "sns_topic_arn", f"sns_topic_arn {topic!r} is not an ARN",
                            "it looks like arn:aws:sns:ap-south-1:123456789012:market-sync")
+    path = agent.get("ssm_path", str, None)
+    if path is not None and not re.match(r"^/market-sync/[A-Za-z][A-Za-z0-9-]*$", path):
+        raise loader.error("agent", "ssm_path", f"ssm_path {path!r} is not /market-sync/<stack>",
+                           "leave it as market-sync rendered it")
     return AgentConfig(
+        ssm_path=path,
         sns_topic_arn=topic,
         imds_url=imds_url,
         metric_namespace=agent.get("metric_namespace", str, "MarketSync"),

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import datetime as dt
+import re
 from typing import TYPE_CHECKING, Any
 
 from shared.cliutil import config_from_args, print_json
@@ -25,6 +27,9 @@ def register(commands: argparse._SubParsersAction[Any]) -> None:
 
     start = commands.add_parser("start", help="start the EC2 instance")
     start.add_argument("--wait", action="store_true", help="wait until it is running")
+    start.add_argument("--keep-running-until", metavar="TIME",
+                       help="keep it up until TIME (HH:MM today, or an ISO time; IST unless "
+                       "given): its guard powers it off once TIME has passed")
     start.add_argument("--timeout", type=float, default=300, metavar="SECONDS",
                        help="how long --wait waits (300)")
     start.add_argument("--json", action="store_true", help="print the state as JSON")
@@ -70,8 +75,37 @@ def _controller(config: Config) -> InstanceController:
                               health_url=health_url_for(config))
 
 
+def keep_running_until(text: str, now: dt.datetime) -> dt.datetime:
+    """``18:30`` (today, IST) or an ISO time (IST unless it has an offset); in the future."""
+    from shared.calendar import IST
+    from shared.errors import UsageError
+
+    local = now.astimezone(IST)
+    try:
+        if re.fullmatch(r"\d{1,2}:\d{2}", text.strip()):
+            moment = dt.datetime.combine(local.date(), dt.time.fromisoformat(
+                text.strip().zfill(5)), tzinfo=IST)
+        else:
+            moment = dt.datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise UsageError(f"--keep-running-until {text!r} is not a time",
+                         "e.g. 18:30 (today, IST) or 2026-11-28T18:30+05:30") from None
+    moment = moment if moment.tzinfo else moment.replace(tzinfo=IST)
+    if moment <= now:
+        raise UsageError(f"--keep-running-until {text} is already past",
+                         "give a time later today, or a date")
+    return moment
+
+
 def _start(args: argparse.Namespace) -> int:
     controller = _controller(config_from_args(args))
+    if args.keep_running_until:
+        from ec2.guard import now
+
+        until = keep_running_until(args.keep_running_until, now())
+        controller.set_keep_running_until(until)  # before the boot: its guard reads the tag
+        if not args.json:
+            print(f"kept running until {until:%Y-%m-%d %H:%M %Z}")
     state = controller.start(wait=args.wait, timeout=args.timeout)
     _show(args, state.to_json(), f"Starting: {state.describe()}" if not args.wait
           else state.describe())

@@ -17,6 +17,7 @@ from ec2.instance.schedule import SCHEDULE, TIMEZONE, WEEKDAYS
 from ec2.instance.settings import InstanceSettings
 
 HEALTH_WAIT_SECONDS = 300
+GUARD_EVERY_MINUTES = 15  # the periodic guard: how late an expired keep-running tag is noticed
 _PLACEHOLDER = re.compile(r"@([A-Z_]+)@")
 DROP_IN_DIR = "market-sync-.service.d"  # applies to every market-sync-*.service
 
@@ -48,7 +49,10 @@ def unit_values(settings: InstanceSettings) -> dict[str, str]:
         "SYSTEMCTL": layout.SYSTEMCTL,
         "JOURNALCTL": layout.JOURNALCTL,
         "JOURNAL_LOG": layout.JOURNAL_LOG,
-        "POSTGRES_SERVICE": settings.postgres_service,
+        "SPOOL_DIR": layout.SPOOL_DIR,
+        "PGPASS": layout.PGPASS,
+        "COMPOSE_ENV": layout.COMPOSE_ENV,
+        "GUARD_CALENDAR": f"*:00/{GUARD_EVERY_MINUTES}",
         "STOP_GRACE": str(settings.stop_grace_seconds),
         "STOP_TIMEOUT": f"{settings.stop_grace_seconds + 120}s",
         "HEALTH_WAIT": str(HEALTH_WAIT_SECONDS),

@@ -15,7 +15,7 @@ from typing import Any
 import boto3
 import pytest
 
-from ec2.cli import GUARD_ERROR_EXIT, main
+from ec2.cli import main
 from ec2.guard import KEEP_RUNNING_TAG, Moment, decide
 from ec2.health import wait_healthy
 from ec2.imds import Imds, MetadataError
@@ -133,14 +133,41 @@ def test_guard_falls_back_to_ec2_tags_when_imds_has_none(tmp_path: Path,
     assert main(["--config", str(config), "guard", "--at", "2026-11-24T21:00+05:30"]) == 0
 
 
-def test_an_unreadable_tag_fails_the_guard_and_keeps_the_instance_up(
+def test_an_unreadable_tag_powers_off_and_tells_the_trader_why(
         tmp_path: Path, moto_server: MotoServer, imds: FakeImds,
         capsys: pytest.CaptureFixture[str]) -> None:
+    topic, queue = _sqs_subscribed_topic(moto_server)
     imds.tags = {KEEP_RUNNING_TAG: "tonight"}
-    config = write_config(tmp_path / "agent.toml", moto_server, imds)
-    code = main(["--config", str(config), "guard", "--at", "2026-11-24T08:50+05:30"])
-    assert code == GUARD_ERROR_EXIT
-    assert "not an ISO time" in capsys.readouterr().err
+    config = write_config(tmp_path / "agent.toml", moto_server, imds, topic=topic)
+    for extra in ([], ["--periodic"], ["--after-backup"]):
+        code = main(["--config", str(config), "guard", *extra,
+                     "--at", "2026-11-23T08:50+05:30"])  # a trading day, yet: power off
+        assert code == 0, extra
+        assert "cannot decide, powering off" in capsys.readouterr().err
+    messages = _received(moto_server, queue)
+    assert len(messages) == 3 and all("not an ISO time" in m["Message"] for m in messages)
+
+
+def test_the_guard_powers_off_when_nothing_answers(tmp_path: Path, moto_server: MotoServer,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    config = tmp_path / "agent.toml"
+    config.write_text(f'[aws]\nregion = "{REGION}"\nbucket = "b"\nendpoint_url = '
+                      f'"{moto_server.endpoint_url}"\n[database]\nconninfo = "dbname=m"\n'
+                      '[agent]\nimds_url = "http://127.0.0.1:9"\n')  # no metadata service
+    assert main(["--config", str(config), "guard", "--at", "2026-11-23T08:50+05:30"]) == 0
+    assert "cannot decide, powering off" in capsys.readouterr().err
+
+
+def test_a_year_missing_from_the_holiday_list_is_reported_loudly(
+        tmp_path: Path, moto_server: MotoServer, imds: FakeImds,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    topic, queue = _sqs_subscribed_topic(moto_server)
+    config = write_config(tmp_path / "agent.toml", moto_server, imds, topic=topic)
+    # a Monday in a year the shipped list does not cover: up (safe side), but said loudly
+    assert main(["--config", str(config), "guard", "--at", "2031-03-03T08:50+05:30"]) == 1
+    assert "WARNING" in capsys.readouterr().err
+    messages = _received(moto_server, queue)
+    assert len(messages) == 1 and "has no data for 2031" in messages[0]["Message"]
 
 
 def test_app_hours(capsys: pytest.CaptureFixture[str]) -> None:
@@ -161,6 +188,19 @@ def _sqs_subscribed_topic(moto: MotoServer) -> tuple[str, str]:
         "Attributes"]["QueueArn"]
     sns.subscribe(TopicArn=topic["TopicArn"], Protocol="sqs", Endpoint=queue_arn)
     return topic["TopicArn"], queue_url
+
+
+def _received(moto: MotoServer, queue_url: str) -> list[dict[str, Any]]:
+    """Every SNS envelope the queue got (drained)."""
+    sqs, found = client(moto, "sqs"), []
+    while True:
+        batch = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get(
+            "Messages", [])
+        if not batch:
+            return found
+        for message in batch:
+            found.append(json.loads(message["Body"]))
+            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
 
 
 def test_notify_publishes_the_failure_with_a_redacted_journal_tail(

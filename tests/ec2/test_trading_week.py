@@ -47,7 +47,7 @@ def elapses(expression: str, start: dt.datetime, days: int) -> list[dt.datetime]
     """systemd's own answer: every elapse of ``expression`` from ``start`` for ``days``."""
     done = subprocess.run(
         [require_tool("systemd-analyze"), "calendar", f"--base-time={start:%Y-%m-%d %H:%M}",
-         "--iterations=400", expression],
+         "--iterations=1000", expression],
         capture_output=True, text=True, check=True, env={**os.environ, "TZ": "Asia/Kolkata"})
     found = re.findall(r"(?:Next elapse|Iter\. #\d+): \w+ (\S+ \S+) IST", done.stdout)
     moments = [dt.datetime.fromisoformat(text) for text in found]
@@ -69,9 +69,14 @@ class SimulatedInstance:
         self.log.append((self.now, event))
 
     def exec(self, line: str) -> int:
+        line = line.replace("${POSTGRES_SERVICE}", "postgres")  # EnvironmentFile=compose.env
         argv = shlex.split(line.lstrip("+-!@:"))
+        if argv[:2] == ["/bin/sh", "-c"] and argv[2].startswith("! "):
+            return 0 if self.exec(argv[2][2:]) != 0 else 1
         if argv[0] == layout.AGENT:
             args = [a for a in argv[1:] if a != "--verbose"]
+            if args[0] == "write-secrets":
+                return 0  # tested in test_instance_secrets.py
             if args[0] in ("backup", "report-backup", "notify", "health"):
                 self.record(" ".join(args))  # the effects are tested elsewhere
                 return 0
@@ -112,6 +117,8 @@ class SimulatedInstance:
             for line in unit[key]:
                 if self.exec(line) != 0:
                     self.record(f"{name} failed")
+                    for stop in unit["ExecStopPost"]:
+                        self.exec(stop)
                     return
         if unit["RemainAfterExit"] == ["yes"]:
             self.active.add(name)
@@ -121,7 +128,7 @@ class SimulatedInstance:
     def stop(self, name: str) -> None:
         if name in self.active:
             self.active.discard(name)
-            for line in self.units[name]["ExecStop"]:
+            for line in self.units[name]["ExecStop"] + self.units[name]["ExecStopPost"]:
                 self.exec(line)
 
     def boot(self) -> None:
@@ -201,10 +208,10 @@ def eventbridge(days: range, at: dt.time) -> list[dt.datetime]:
 
 TRADING_DAY = [
     "08:50 boot",
-    "08:55 compose up --detach --remove-orphans",
+    "08:55 compose up --detach --remove-orphans --no-build --pull never",
     "08:55 health --wait 300",
     "15:35 compose stop --timeout 120",
-    "16:00 compose up --detach --wait postgres",
+    "16:00 compose up --detach --wait --no-build --pull never postgres",
     "16:00 backup",
     "16:00 report-backup succeeded",
     "16:00 power off",
@@ -224,7 +231,7 @@ def test_a_trading_week_with_guru_nanak_jayanti_and_a_weekend(
     # Wednesday: Persistent=true runs Tuesday's missed 16:00 elapse at boot (trading-day
     # passes for Wednesday; the overlap is harmless); the guard keeps the instance up.
     assert instance.day(2) == TRADING_DAY[:1] + [
-        "08:50 compose up --detach --wait postgres",
+        "08:50 compose up --detach --wait --no-build --pull never postgres",
         "08:50 backup",
         "08:50 report-backup succeeded",
     ] + TRADING_DAY[1:]
@@ -255,10 +262,10 @@ def test_a_missed_backup_is_caught_up_at_the_next_boot_without_powering_off(
     assert "16:00 backup" not in instance.day(2)
     assert instance.day(3)[:5] == [
         "08:50 boot",
-        "08:50 compose up --detach --wait postgres",
+        "08:50 compose up --detach --wait --no-build --pull never postgres",
         "08:50 backup",  # Persistent=true: Wednesday's missed backup
         "08:50 report-backup succeeded",
-        "08:55 compose up --detach --remove-orphans",  # the guard kept it up: app hours ahead
+        "08:55 compose up --detach --remove-orphans --no-build --pull never",  # app hours ahead
     ]
     assert instance.day(3)[-1] == "16:00 power off"
 
@@ -266,4 +273,43 @@ def test_a_missed_backup_is_caught_up_at_the_next_boot_without_powering_off(
 def test_a_late_boot_on_a_trading_day_starts_the_app_at_once(
         instance: SimulatedInstance) -> None:
     instance.run(1, boots=[MONDAY + dt.timedelta(hours=10, minutes=20)], stops=[])
-    assert instance.day(0)[:2] == ["10:20 boot", "10:20 compose up --detach --remove-orphans"]
+    assert instance.day(0)[:2] == ["10:20 boot",
+                                   "10:20 compose up --detach --remove-orphans --no-build "
+                                   "--pull never"]
+
+
+def test_an_expired_keep_running_tag_powers_off_within_15_minutes(
+        instance: SimulatedInstance, imds: FakeImds) -> None:
+    # Saturday: the trader starts the instance at 11:00 and keeps it until 14:00
+    imds.tags = {KEEP_RUNNING_TAG: "2026-11-28T14:00+05:30"}
+    instance.run(7, boots=[MONDAY + dt.timedelta(days=5, hours=11)], stops=[])
+    assert instance.day(5) == ["11:00 boot", "14:00 power off"]
+
+
+def test_a_kept_instance_is_powered_off_once_the_day_is_over(
+        instance: SimulatedInstance, imds: FakeImds) -> None:
+    # Monday: kept up past the backup until 18:10; the periodic guard ends it at 18:15
+    imds.tags = {KEEP_RUNNING_TAG: "2026-11-23T18:10+05:30"}
+    instance.run(1, boots=[MONDAY + dt.timedelta(hours=8, minutes=50)], stops=[])
+    assert instance.day(0)[-2:] == ["16:00 report-backup succeeded", "18:15 power off"]
+
+
+def test_a_failed_health_check_stops_the_containers_it_started(
+        instance: SimulatedInstance, monkeypatch: pytest.MonkeyPatch) -> None:
+    real = instance.exec
+
+    def unhealthy(line: str) -> int:
+        if "health --wait 300" in line:
+            instance.record("health --wait 300: unhealthy")
+            return 1
+        return real(line)
+
+    monkeypatch.setattr(instance, "exec", unhealthy)
+    instance.run(1, boots=[MONDAY + dt.timedelta(hours=8, minutes=50)], stops=[])
+    assert instance.day(0)[1:5] == [
+        "08:55 compose up --detach --remove-orphans --no-build --pull never",
+        "08:55 health --wait 300: unhealthy",
+        "08:55 market-sync-app.service failed",
+        "08:55 compose stop --timeout 120",
+    ]
+    assert "market-sync-app.service" not in instance.active

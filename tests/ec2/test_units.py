@@ -72,7 +72,7 @@ def test_every_template_placeholder_is_filled() -> None:
 def test_units_run_the_agent_from_its_virtualenv() -> None:
     paths = exec_paths(render_units(SETTINGS))
     assert layout.AGENT in paths
-    assert paths <= {layout.AGENT, layout.DOCKER, layout.SYSTEMCTL, layout.JOURNALCTL}
+    assert paths <= {layout.AGENT, layout.DOCKER, layout.SYSTEMCTL, layout.JOURNALCTL, "/bin/sh"}
 
 
 @pytest.mark.parametrize("unit", [n for n in unit_names() if "/" not in n])
@@ -109,6 +109,7 @@ def test_the_hardening_drop_in_applies_to_every_service(systemd_root: Path) -> N
 SECURITY_CEILING = {  # exposure, 0 (locked down) .. 10 (unsafe); lower is better
     "market-sync-backup.service": 2.0,
     "market-sync-guard.service": 2.0,
+    "market-sync-guard-periodic.service": 2.0,
     "market-sync-poweroff.service": 2.0,
     "market-sync-notify@market-sync-backup.service.service": 2.0,
     "market-sync-health.service": 2.0,
@@ -205,3 +206,32 @@ def test_every_service_notifies_on_failure_except_the_notifier() -> None:
         if name.endswith(".service") and name != "market-sync-journal.service":
             has = "OnFailure=market-sync-notify@%n.service" in text
             assert has == (name != "market-sync-notify@.service"), name
+
+
+def test_the_periodic_guard_asks_every_quarter_hour_day_and_night() -> None:
+    elapses = _next_elapses(_on_calendar("market-sync-guard-periodic.timer"),
+                            "2026-11-28 13:50", 8)  # a Saturday
+    assert [e.strftime("%H:%M") for e in elapses] == [
+        "14:00", "14:15", "14:30", "14:45", "15:00", "15:15", "15:30", "15:45"]
+    assert "market-sync-guard-periodic.timer" in units_to_enable()
+    text = render_units(SETTINGS)["market-sync-guard-periodic.service"]
+    assert f"ExecCondition={layout.AGENT} guard --periodic" in text
+    assert "is-active --quiet market-sync-backup.service" in text  # never mid-backup
+
+
+def test_the_backup_spools_to_disk_and_reads_its_password_from_a_root_only_file() -> None:
+    text = render_units(SETTINGS)["market-sync-backup.service"]
+    assert "Environment=TMPDIR=/var/tmp" in text
+    assert f"Environment=PGPASSFILE={layout.PGPASS}" in text
+    assert not layout.PGPASS.startswith(("/home", "/root", "/tmp"))  # ProtectHome, PrivateTmp
+    assert f"ExecStartPre=+{layout.AGENT} write-secrets pgpass" in text
+    assert f"EnvironmentFile={layout.COMPOSE_ENV}" in text
+
+
+def test_the_app_gets_its_env_first_never_builds_and_stops_what_it_started() -> None:
+    text = render_units(SETTINGS)["market-sync-app.service"]
+    pre = text.index(f"ExecStartPre=+{layout.AGENT} write-secrets app-env")
+    assert pre < text.index("ExecStart=+")
+    assert "up --detach --remove-orphans --no-build --pull never" in text
+    assert "ExecStop=" not in text  # ExecStopPost also runs after a failed health check
+    assert re.search(r"^ExecStopPost=\+\S+ compose .* stop --timeout 120$", text, re.MULTILINE)

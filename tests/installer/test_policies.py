@@ -33,6 +33,9 @@ def test_instance_policy_is_pinned() -> None:
         "BackupMetric": ("cloudwatch:PutMetricData", "*",
                          {"StringEquals": {"cloudwatch:namespace": "MarketSync"}}),
         "ReadOwnTags": ("ec2:DescribeTags", "*", None),
+        "SignalSetup": ("cloudformation:SignalResource",
+                        "arn:aws:cloudformation:ap-south-1:123456789012:stack/market-sync/*",
+                        None),
         "LogRetention": ("logs:PutRetentionPolicy",
                          "arn:aws:logs:ap-south-1:123456789012:log-group:/market-sync/*", None),
     }

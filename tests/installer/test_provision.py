@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from ec2.instance.settings import InstanceSettings
 from installer.agent import InstanceUpdater, deploy_agent, update_commands
 from installer.provision import Provisioner, ProvisionProgress, ProvisionRequest, trader_cidr
 from installer.teardown import Teardown
@@ -22,8 +23,11 @@ pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")  # moto: unsuppor
 def _provision(clients: AwsClients, request: ProvisionRequest, config: Path, wheel: Path,
                secrets: SecretStore | None = None) -> tuple[list[ProvisionProgress], object]:
     steps: list[ProvisionProgress] = []
+    wheelhouse = config.parent / "wheelhouse"
+    wheelhouse.mkdir(exist_ok=True)
+    (wheelhouse / "boto3-1.35.0-py3-none-any.whl").write_bytes(b"a dependency")
     result = Provisioner(clients, request, config, secrets=secrets, wheel=wheel,
-                         poll_seconds=0.01).run(steps.append)
+                         wheelhouse=wheelhouse, poll_seconds=0.01).run(steps.append)
     return steps, result
 
 
@@ -45,7 +49,9 @@ def test_provision_creates_everything_and_writes_the_config(
 
     s3 = clients.s3()
     keys = [o["Key"] for o in s3.list_objects_v2(Bucket=config.aws.bucket)["Contents"]]
-    assert keys == ["artifacts/market_sync-0.1.0-py3-none-any.whl"]
+    assert keys == ["artifacts/instance-settings.json", "artifacts/instance-settings.tar.gz",
+                    "artifacts/market_sync-0.1.0-py3-none-any.whl",
+                    "artifacts/wheels/boto3-1.35.0-py3-none-any.whl"]
     instance = clients.ec2().describe_instances(InstanceIds=[config.aws.instance_id])
     tags = {t["Key"]: t["Value"] for t in instance["Reservations"][0]["Instances"][0]["Tags"]}
     assert tags["market-sync:stack"] == "market-sync"
@@ -107,40 +113,46 @@ def test_teardown_keeps_the_data_unless_asked(
     assert bucket not in [b["Name"] for b in s3.list_buckets()["Buckets"]]
 
 
-def test_deploy_agent_uploads_and_runs_setup_through_ssm(
+def test_deploy_agent_uploads_and_runs_the_bootstrap_through_ssm(
         clients: AwsClients, request_: ProvisionRequest, agent_wheel: Path,
         tmp_path: Path) -> None:
-    from ec2.instance.settings import InstanceSettings
+    import dataclasses
+
+    from installer.artifacts import read_settings
 
     _, result = _provision(clients, request_, tmp_path / "config.toml", agent_wheel)
     bucket, instance_id = result.bucket, result.instance_id  # type: ignore[attr-defined]
+    before = read_settings(clients.s3(), bucket)
+    assert before is not None and before.wheels == ("boto3-1.35.0-py3-none-any.whl",)
 
     def settings_for(key: str) -> InstanceSettings:
-        return InstanceSettings(region="ap-south-1", bucket=bucket, prefix="",
-                                agent_wheel_key=key, app_source=request_.app_source)
+        assert before is not None
+        return dataclasses.replace(before, agent_wheel_key=key, power_off_after_backup=False)
 
     deployed = deploy_agent(clients.s3(), InstanceUpdater(clients.ssm(), poll_seconds=0.01),
-                            bucket, settings_for, instance_id, wheel=agent_wheel)
+                            bucket, settings_for, instance_id, wheel=agent_wheel,
+                            wheelhouse=tmp_path / "wheelhouse")
     assert deployed.command is not None and deployed.command.ok
     sent = clients.ssm().list_commands(CommandId=deployed.command.command_id)["Commands"][0]
     assert sent["DocumentName"] == "AWS-RunShellScript"
     assert sent["InstanceIds"] == [instance_id]
-    commands = sent["Parameters"]["commands"]
-    assert commands[-1] == "/usr/local/sbin/market-sync-setup"
-    assert any("/etc/market-sync/agent.toml" in line for line in commands)
+    assert sent["Parameters"]["commands"] == update_commands() == [
+        "set -euo pipefail", "/usr/local/sbin/market-sync-bootstrap --update"]
+    after = read_settings(clients.s3(), bucket)
+    assert after is not None and after.power_off_after_backup is False
+    assert after.wheels == before.wheels
 
 
-def test_update_commands_write_every_instance_file_then_run_setup() -> None:
-    from ec2.instance.settings import InstanceSettings
-    from ec2.instance.userdata import instance_files
+def test_deploy_agent_refuses_during_the_apps_hours() -> None:
+    import datetime as dt
 
-    settings = InstanceSettings(region="ap-south-1", bucket="b-123", prefix="",
-                                agent_wheel_key="artifacts/market_sync-0.1.0-py3-none-any.whl",
-                                app_source="https://github.com/example/app.git")
-    lines = update_commands(settings)
-    for item in instance_files(settings):
-        assert any(line.startswith("mv ") and line.endswith(item.path) for line in lines)
-    assert lines[0] == "set -euo pipefail"
+    from installer.agent import DeployError, refuse_during_app_hours
+    from shared.calendar import IST
+
+    with pytest.raises(DeployError, match="--force"):
+        refuse_during_app_hours(dt.datetime(2026, 11, 23, 10, 0, tzinfo=IST))  # Monday
+    refuse_during_app_hours(dt.datetime(2026, 11, 23, 16, 0, tzinfo=IST))  # after the stop
+    refuse_during_app_hours(dt.datetime(2026, 11, 24, 10, 0, tzinfo=IST))  # a holiday
 
 
 def test_trader_address_must_be_one_public_ipv4() -> None:
