@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 from ec2.instance import layout
 from ec2.instance.settings import InstanceSettings
 from shared.aws import aws_error
-from shared.errors import MarketSyncError
+from shared.errors import MarketHoursError, MarketSyncError
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -111,7 +111,7 @@ def refuse_during_app_hours(at: dt.datetime | None = None) -> None:
 
     moment = at or now()
     if in_app_hours(moment, TradingCalendar.load()):
-        raise DeployError(
+        raise MarketHoursError(
             "the market app is collecting now "
             f"({SCHEDULE.app_start:%H:%M}–{SCHEDULE.app_stop:%H:%M} IST on a session day) and "
             "an update may restart it",

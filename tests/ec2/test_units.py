@@ -230,7 +230,7 @@ def test_the_backup_spools_to_disk_and_reads_its_password_from_a_root_only_file(
 
 def test_the_app_gets_its_env_first_never_builds_and_stops_what_it_started() -> None:
     text = render_units(SETTINGS)["market-sync-app.service"]
-    pre = text.index(f"ExecStartPre=+{layout.AGENT} write-secrets app-env")
+    pre = text.index(f"ExecStartPre=-+{layout.AGENT} write-secrets app-env")
     assert pre < text.index("ExecStart=+")
     assert "up --detach --remove-orphans --no-build --pull never" in text
     assert "ExecStop=" not in text  # ExecStopPost also runs after a failed health check

@@ -146,10 +146,11 @@ def test_deploy_agent_uploads_and_runs_the_bootstrap_through_ssm(
 def test_deploy_agent_refuses_during_the_apps_hours() -> None:
     import datetime as dt
 
-    from installer.agent import DeployError, refuse_during_app_hours
+    from installer.agent import refuse_during_app_hours
     from shared.calendar import IST
+    from shared.errors import MarketHoursError
 
-    with pytest.raises(DeployError, match="--force"):
+    with pytest.raises(MarketHoursError, match="--force"):
         refuse_during_app_hours(dt.datetime(2026, 11, 23, 10, 0, tzinfo=IST))  # Monday
     refuse_during_app_hours(dt.datetime(2026, 11, 23, 16, 0, tzinfo=IST))  # after the stop
     refuse_during_app_hours(dt.datetime(2026, 11, 24, 10, 0, tzinfo=IST))  # a holiday

@@ -185,3 +185,34 @@ def test_the_debian_image_is_debians_newest(moto_clients: AwsClients) -> None:
     # Amazon Linux: the public parameter (moto has it)
     assert current_image(ssm, ec2, "al2023", "ap-south-1").startswith("ami-")
 
+
+
+def test_deploy_agent_waits_for_the_apps_hours_to_end_unless_forced(
+        moto_clients: AwsClients, moto_server: MotoServer, agent_wheel: Path, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    import datetime as dt
+
+    import ec2.guard
+    from desktop.cli import main
+    from shared.calendar import IST
+
+    config = laptop_config(tmp_path / "config.toml", moto_server)
+    secret = tmp_path / "db-password"
+    secret.write_text(PASSWORD)
+    wheelhouse = tmp_path / "wheelhouse"
+    wheelhouse.mkdir()
+    image = moto_clients.ec2().describe_images()["Images"][0]["ImageId"]
+    argv = [a for a in exact_form(config, agent_wheel, secret) if a != "--print-user-data"]
+    assert main([*argv, "--image-id", image, "--wheelhouse", str(wheelhouse), "--yes"]) == 0
+    capsys.readouterr()
+    monkeypatch.setattr(ec2.guard, "now",
+                        lambda: dt.datetime(2026, 11, 23, 11, 0, tzinfo=IST))  # a Monday
+    deploy = ["--config", str(config), "deploy-agent", "--wheel", str(agent_wheel),
+              "--wheelhouse", str(wheelhouse)]
+    assert main(deploy) == 2
+    err = capsys.readouterr().err
+    assert "collecting now" in err and "--force" in err and "Traceback" not in err
+    assert main([*deploy, "--upload-only"]) == 0  # never touches the instance
+    capsys.readouterr()
+    assert main([*deploy, "--force"]) == 0
+    assert "is updated (Run Command" in capsys.readouterr().out
