@@ -38,6 +38,7 @@ SETTINGS = InstanceSettings(
     wheels=("boto3-1.35.0-py3-none-any.whl",),
 )
 READ_ONLY = ("systemctl is-enabled", "systemctl is-active", "aws ", "docker compose version",
+             "agent ",
              "docker compose --project-name market-app --project-directory",
              "git ls-remote", "docker image inspect")
 
@@ -82,7 +83,12 @@ cat >"$venv/bin/pip" <<'PIP'
 #!/bin/sh
 echo "pip $*" >>"$CALLS"
 agent="$(dirname "$0")/market-sync-agent"
-printf '#!/bin/sh\ncd "%s" && exec "%s" -m ec2.cli "$@"\n' "$REPO" "$PYTHON" >"$agent"
+# the real agent, but write-secrets (SSM: tests/ec2/test_instance_secrets.py) is recorded
+cat >"$agent" <<AGENT
+#!/bin/sh
+case " \$* " in *" write-secrets "*) echo "agent \$*" >>"\$CALLS"; exit 0 ;; esac
+cd "$REPO" && exec "$PYTHON" -m ec2.cli "\$@"
+AGENT
 chmod +x "$agent"
 PIP
 chmod +x "$venv/bin/python" "$venv/bin/pip"
@@ -231,6 +237,8 @@ def test_the_override_is_built_from_the_apps_real_services_and_images_are_made(
     assert f"--file {box.root}{layout.COMPOSE_OVERRIDE}" in build[0]
     assert "the app's images built and pulled" in changes
     assert calls.index(build[0]) < calls.index("systemctl start market-sync-app-start.timer")
+    env = [i for i, c in enumerate(calls) if " write-secrets app-env --output " in c]
+    assert env and env[0] < calls.index(build[0])  # the app's .env before compose reads it
 
 
 def test_without_compose_v2_the_plugin_is_fetched_once(tmp_path: Path) -> None:
