@@ -155,12 +155,7 @@ class _Names:
 
 
 @dataclass(frozen=True)
-class _Inputs:
-    account: _Account
-    exists: bool
-    previous: dict[str, str]
-    bucket: str
-    topic_arn: str
+class _Inputs(_Names):
     subnet: str
     app_source: str
     app_upload: Path | None

@@ -15,7 +15,7 @@ from pathlib import Path
 from ec2.instance import layout
 from ec2.instance.settings import BootSettings
 from ec2.instance.userdata import boot_files
-from tests.ec2.tools import require_tool, write_stub
+from tests.ec2.tools import require_tool, write_recording_stubs, write_stub, write_tree
 
 BOOTSTRAP = resources.files("ec2.instance").joinpath("files/boot/market-sync-bootstrap")
 
@@ -77,15 +77,9 @@ def make_instance(tmp_path: Path, installed: str = "") -> Instance:
     boot = BootSettings(region="ap-south-1", bucket="market-data-asha", stack_name="asha",
                         distro="debian12", endpoint_url="http://127.0.0.1:5000",
                         sns_topic_arn="arn:aws:sns:ap-south-1:123456789012:asha-alerts")
-    for item in boot_files(boot):
-        path = root / item.path.lstrip("/")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(item.content)
+    write_tree(root, ((item.path, item.content) for item in boot_files(boot)))
     calls = tmp_path / "calls.log"
-    for name, body in STUBS.items():
-        write_stub(bin_dir / name, f'echo "{name} $*" >>"$CALLS"\n{body}')
-        (bin_dir / name).write_text((bin_dir / name).read_text().replace("#!/bin/sh",
-                                                                           "#!/bin/bash"))
+    write_recording_stubs(bin_dir, STUBS, shell="/bin/bash")
     # the stubs and the few programs the script needs, nothing else (this machine may have
     # docker or aws of its own)
     tools = tmp_path / "tools"

@@ -24,7 +24,7 @@ import pytest
 from ec2.instance import layout
 from ec2.instance.settings import InstanceSettings
 from ec2.instance.userdata import instance_files
-from tests.ec2.tools import REPO, require_tool, write_stub
+from tests.ec2.tools import REPO, require_tool, write_recording_stubs, write_stub, write_tree
 
 SETUP = resources.files("ec2.instance").joinpath("files/scripts/market-sync-setup")
 BOOTSTRAP = resources.files("ec2.instance").joinpath("files/boot/market-sync-bootstrap")
@@ -171,13 +171,9 @@ def _app_tarball(version: str) -> bytes:
 
 def make_sandbox(tmp_path: Path, settings: InstanceSettings) -> Sandbox:
     root, bin_dir, s3 = tmp_path / "root", tmp_path / "bin", tmp_path / "s3"
-    for item in instance_files(settings):
-        path = root / item.path.lstrip("/")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(item.content)
+    write_tree(root, ((item.path, item.content) for item in instance_files(settings)))
     calls = tmp_path / "calls.log"
-    for name, body in STUBS.items():
-        write_stub(bin_dir / name, f'echo "{name} $*" >>"$CALLS"\n{body}')
+    write_recording_stubs(bin_dir, STUBS)
     if settings.distro == "al2023":  # the package brings the CloudWatch agent
         write_stub(root / "opt/aws/amazon-cloudwatch-agent/bin/amazon-cloudwatch-agent-ctl",
                    'echo "cwctl $*" >>"$CALLS"\n')

@@ -6,6 +6,7 @@ import os
 import shutil
 import stat
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 
 import pytest
@@ -42,8 +43,22 @@ def cloud_init_schema_module() -> object:
     return schema
 
 
-def write_stub(path: Path, body: str = "exit 0\n") -> Path:
+def write_stub(path: Path, body: str = "exit 0\n", shell: str = "/bin/sh") -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("#!/bin/sh\n" + body)
+    path.write_text(f"#!{shell}\n" + body)
     path.chmod(path.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
     return path
+
+
+def write_recording_stubs(bin_dir: Path, stubs: dict[str, str], shell: str = "/bin/sh") -> None:
+    """One stub per program: it appends ``NAME ARGS`` to ``$CALLS``, then runs its body."""
+    for name, body in stubs.items():
+        write_stub(bin_dir / name, f'echo "{name} $*" >>"$CALLS"\n{body}', shell)
+
+
+def write_tree(root: Path, files: Iterable[tuple[str, str]]) -> None:
+    """(absolute path, text) pairs written under ``root``."""
+    for path, text in files:
+        target = root / path.lstrip("/")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text)

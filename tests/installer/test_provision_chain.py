@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 import json
 import tarfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +64,30 @@ def bundle_agent_toml(clients: AwsClients, bucket: str) -> str:
         handle = tar.extractfile(layout.AGENT_TOML.lstrip("/"))
         assert handle is not None
         return handle.read().decode()
+
+
+@dataclass(frozen=True)
+class Provisioned:
+    config: Path
+    wheelhouse: Path
+    argv: list[str]  # the provision command line (without --print-user-data)
+
+
+def provision_debian(clients: AwsClients, moto: MotoServer, wheel: Path, tmp_path: Path,
+                     capsys: pytest.CaptureFixture[str]) -> Provisioned:
+    """`market-sync provision` in the exact form, for real, on a moto image."""
+    from desktop.cli import main
+
+    config = laptop_config(tmp_path / "config.toml", moto)
+    secret = tmp_path / "db-password"
+    secret.write_text(PASSWORD)
+    wheelhouse = tmp_path / "wheelhouse"
+    wheelhouse.mkdir(exist_ok=True)
+    image = clients.ec2().describe_images()["Images"][0]["ImageId"]
+    argv = [a for a in exact_form(config, wheel, secret) if a != "--print-user-data"]
+    assert main([*argv, "--image-id", image, "--wheelhouse", str(wheelhouse), "--yes"]) == 0
+    capsys.readouterr()
+    return Provisioned(config, wheelhouse, argv)
 
 
 @pytest.fixture
@@ -123,16 +148,9 @@ def test_a_reprovision_with_a_new_version_and_new_tables_keeps_the_user_data(
         tmp_path_factory: pytest.TempPathFactory, capsys: pytest.CaptureFixture[str]) -> None:
     from desktop.cli import main
 
-    config = laptop_config(tmp_path / "config.toml", moto_server)
-    secret = tmp_path / "db-password"
-    secret.write_text(PASSWORD)
-    wheelhouse = tmp_path / "wheelhouse"
-    wheelhouse.mkdir()
-    image = moto_clients.ec2().describe_images()["Images"][0]["ImageId"]
-    argv = [a for a in exact_form(config, agent_wheel, secret) if a != "--print-user-data"]
-    assert main([*argv, "--image-id", image, "--wheelhouse", str(wheelhouse), "--yes"]) == 0
+    done = provision_debian(moto_clients, moto_server, agent_wheel, tmp_path, capsys)
+    config, wheelhouse, argv = done.config, done.wheelhouse, done.argv
     first = deployed_user_data(moto_clients)
-    capsys.readouterr()
 
     # a new market-sync (another wheel name) and a changed table set
     newer = tmp_path / "newer" / agent_wheel.name.replace("0.1.0", "0.2.0")
@@ -196,15 +214,8 @@ def test_deploy_agent_waits_for_the_apps_hours_to_end_unless_forced(
     from desktop.cli import main
     from shared.calendar import IST
 
-    config = laptop_config(tmp_path / "config.toml", moto_server)
-    secret = tmp_path / "db-password"
-    secret.write_text(PASSWORD)
-    wheelhouse = tmp_path / "wheelhouse"
-    wheelhouse.mkdir()
-    image = moto_clients.ec2().describe_images()["Images"][0]["ImageId"]
-    argv = [a for a in exact_form(config, agent_wheel, secret) if a != "--print-user-data"]
-    assert main([*argv, "--image-id", image, "--wheelhouse", str(wheelhouse), "--yes"]) == 0
-    capsys.readouterr()
+    done = provision_debian(moto_clients, moto_server, agent_wheel, tmp_path, capsys)
+    config, wheelhouse = done.config, done.wheelhouse
     monkeypatch.setattr(ec2.guard, "now",
                         lambda: dt.datetime(2026, 11, 23, 11, 0, tzinfo=IST))  # a Monday
     deploy = ["--config", str(config), "deploy-agent", "--wheel", str(agent_wheel),
