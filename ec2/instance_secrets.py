@@ -122,9 +122,12 @@ def write_pgpass(secrets: InstanceSecrets, conninfo: str, target: Path) -> bool:
 
 
 def write_app_env(secrets: InstanceSecrets, target: Path) -> int:
-    """The app's ``.env`` from SSM; with no parameters there, the app's own file stays."""
+    """The app's ``.env`` from SSM; with no parameters there, the app's own file stays (an
+    empty one is made where there is none)."""
     values = secrets.app_env()
     if not values:
+        if not target.exists():  # a compose file with `env_file: .env` needs one
+            write_private(target, "")
         logger.info("no app secrets in SSM under %s/app-env: %s left as it is", secrets.path,
                     target)
         return 0

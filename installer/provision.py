@@ -355,7 +355,9 @@ class Provisioner:
             upload_settings(s3, self.settings(inputs.bucket, inputs.topic_arn,
                                               inputs.app_source, key,
                                               tuple(w.name for w in wheels)))
-            progress(ProvisionProgress("artifacts", "the instance's settings uploaded"))
+            progress(ProvisionProgress("artifacts", "the instance's settings uploaded" + (
+                " (the running instance applies them with `market-sync deploy-agent`)"
+                if has_instance else "")))
             if req.app_database_password is not None:
                 name = put_database_password(self.clients.ssm(), req.stack_name,
                                              req.app_database_password)

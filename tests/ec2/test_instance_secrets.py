@@ -118,6 +118,10 @@ def test_without_app_secrets_in_ssm_the_apps_own_env_stays(tmp_path: Path,
     assert main(["--config", str(config), "write-secrets", "app-env", "--output",
                  str(env)]) == 0
     assert env.read_text() == "FROM_THE_TARBALL=1\n"
+    none = tmp_path / "app" / ".env"  # an app without one: compose's env_file needs it
+    assert main(["--config", str(config), "write-secrets", "app-env", "--output",
+                 str(none)]) == 0
+    assert none.read_text() == "" and stat.S_IMODE(none.stat().st_mode) == 0o600
 
 
 def test_renderers_escape_or_refuse() -> None:
