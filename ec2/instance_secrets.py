@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import urllib.parse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -79,9 +80,11 @@ class InstanceSecrets:
         self.path = ssm_path.rstrip("/")
 
     def database_password(self) -> str | None:
+        return self._parameter(f"{self.path}/agent/database-password")
+
+    def _parameter(self, name: str) -> str | None:
         from botocore.exceptions import BotoCoreError, ClientError
 
-        name = f"{self.path}/agent/database-password"
         try:
             response = self.ssm.get_parameter(Name=name, WithDecryption=True)
         except ClientError as exc:
@@ -91,6 +94,9 @@ class InstanceSecrets:
         except BotoCoreError as exc:
             raise aws_error(exc, f"read {name}") from None
         return response["Parameter"].get("Value")
+
+    def app_source_token(self) -> str | None:
+        return self._parameter(f"{self.path}/app-source-token")
 
     def app_env(self) -> dict[str, str]:
         from botocore.exceptions import BotoCoreError, ClientError
@@ -118,6 +124,26 @@ def write_pgpass(secrets: InstanceSecrets, conninfo: str, target: Path) -> bool:
         return False
     write_private(target, render_pgpass(conninfo, password))
     logger.info("wrote %s (0600)", target)
+    return True
+
+
+def render_git_credentials(url: str, token: str) -> str:
+    """A git ``store`` credential line for the host of ``url`` (token as the password)."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme != "https" or not parts.hostname:
+        raise ConfigError(f"the app source {url!r} is not an https git URL")
+    host = parts.hostname + (f":{parts.port}" if parts.port else "")
+    return f"https://x-access-token:{urllib.parse.quote(token, safe='')}@{host}\n"
+
+
+def write_git_credentials(secrets: InstanceSecrets, url: str, target: Path) -> bool:
+    """The deploy token of a private git app source, for ``git -c credential.helper=store``;
+    False (and no file) when SSM holds none (a public repository)."""
+    token = secrets.app_source_token()
+    if token is None:
+        target.unlink(missing_ok=True)
+        return False
+    write_private(target, render_git_credentials(url, token))
     return True
 
 

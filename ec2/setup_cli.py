@@ -35,7 +35,12 @@ def _compose_override(args: argparse.Namespace) -> int:
 
 
 def _write_secrets(args: argparse.Namespace) -> int:
-    from ec2.instance_secrets import InstanceSecrets, write_app_env, write_pgpass
+    from ec2.instance_secrets import (
+        InstanceSecrets,
+        write_app_env,
+        write_git_credentials,
+        write_pgpass,
+    )
     from shared.aws import AwsClients
     from shared.config import load_config
     from shared.errors import ConfigError
@@ -45,7 +50,12 @@ def _write_secrets(args: argparse.Namespace) -> int:
         raise ConfigError(f"{config.path}: [agent] has no ssm_path",
                           "re-run `market-sync deploy-agent` to write it")
     secrets = InstanceSecrets(AwsClients(config.aws).ssm(), config.agent.ssm_path)
-    if args.what == "pgpass":
+    if args.what == "git-credentials":
+        if not args.url or not args.output:
+            raise ConfigError("write-secrets git-credentials needs --url and --output")
+        wrote = write_git_credentials(secrets, args.url, Path(args.output))
+        print(f"wrote {args.output}" if wrote else "no deploy token in SSM: a public repository")
+    elif args.what == "pgpass":
         target = Path(args.output or layout.PGPASS)
         wrote = write_pgpass(secrets, config.database.conninfo, target)
         print(f"wrote {target}" if wrote else "no database password in SSM: no pgpass")
@@ -71,7 +81,9 @@ def register(commands: argparse._SubParsersAction[Any]) -> None:
 
     secrets = commands.add_parser(
         "write-secrets", help="render secrets from SSM into root-only files: the backup's "
-        f"pgpass ({layout.PGPASS}) or the app's .env ({layout.APP_ENV})")
-    secrets.add_argument("what", choices=("pgpass", "app-env"))
+        f"pgpass ({layout.PGPASS}), the app's .env ({layout.APP_ENV}) or a private git "
+        "source's credentials")
+    secrets.add_argument("what", choices=("pgpass", "app-env", "git-credentials"))
     secrets.add_argument("--output", metavar="FILE", help="write here instead")
+    secrets.add_argument("--url", help="git-credentials: the app's https git URL")
     secrets.set_defaults(handler=_write_secrets)

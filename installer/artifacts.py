@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 from ec2.instance import layout
 from ec2.instance.settings import (
     InstanceSettings,
+    app_source_token_parameter,
     database_password_parameter,
     settings_from_json,
     settings_to_json,
@@ -110,39 +111,46 @@ def read_settings(s3: S3Client, bucket: str) -> InstanceSettings | None:
 
 
 @dataclass(frozen=True)
-class DatabasePassword:
-    """The app database's password, read once from the file the trader named."""
+class SecretText:
+    """A secret read once from a file the trader named (a password, a deploy token)."""
 
     value: str
 
     def __repr__(self) -> str:  # never in a log or a traceback
-        return "DatabasePassword(***)"
+        return "SecretText(***)"
 
     @classmethod
-    def from_file(cls, path: Path) -> DatabasePassword:
+    def from_file(cls, path: Path, what: str = "password") -> SecretText:
         from shared.errors import UsageError
 
         try:
             text = path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
-            raise UsageError(f"cannot read the password file {path}: "
+            raise UsageError(f"cannot read the {what} file {path}: "
                              f"{getattr(exc, 'strerror', None) or type(exc).__name__}") from None
         value = text.rstrip("\r\n")
         if not value or "\n" in value:
-            raise UsageError(f"the password file {path} must hold one non-empty line")
+            raise UsageError(f"the {what} file {path} must hold one non-empty line")
         return cls(value)
 
 
-def put_database_password(ssm: SSMClient, stack_name: str, password: DatabasePassword) -> str:
+def put_secret(ssm: SSMClient, name: str, secret: SecretText, description: str) -> str:
     """SSM SecureString (AWS-managed key); returns the parameter's name."""
     from botocore.exceptions import BotoCoreError, ClientError
 
-    name = database_password_parameter(stack_name)
     try:
-        ssm.put_parameter(Name=name, Value=password.value, Type="SecureString",
-                          KeyId="alias/aws/ssm", Overwrite=True,
-                          Description="market-sync: the app database's password for the "
-                                      "backup agent")
+        ssm.put_parameter(Name=name, Value=secret.value, Type="SecureString",
+                          KeyId="alias/aws/ssm", Overwrite=True, Description=description)
     except (BotoCoreError, ClientError) as exc:
-        raise aws_error(exc, f"store the database password in {name}") from None
+        raise aws_error(exc, f"store {description} in {name}") from None
     return name
+
+
+def put_database_password(ssm: SSMClient, stack_name: str, password: SecretText) -> str:
+    return put_secret(ssm, database_password_parameter(stack_name), password,
+                      "the app database's password for the backup agent")
+
+
+def put_app_source_token(ssm: SSMClient, stack_name: str, token: SecretText) -> str:
+    return put_secret(ssm, app_source_token_parameter(stack_name), token,
+                      "the deploy token of the app's git repository")

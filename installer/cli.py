@@ -51,6 +51,9 @@ def register(commands: argparse._SubParsersAction[Any]) -> None:
     p.add_argument("--app-database-password-file", type=Path, metavar="FILE",
                    help="a file holding that database's password: read once, kept only in "
                    "SSM SecureString")
+    p.add_argument("--app-source-token-file", type=Path, metavar="FILE",
+                   help="a file holding the deploy token of a private git --app-source: read "
+                   "once, kept only in SSM SecureString")
     p.add_argument("--app-postgres-service", metavar="NAME",
                    help="the app's PostgreSQL compose service (default: detected)")
     p.add_argument("--image-id", metavar="AMI",
@@ -161,15 +164,17 @@ def _ask(prompt: str) -> str:
 
 # -- provision ---------------------------------------------------------------------------------
 def _provision(args: argparse.Namespace, ask: Ask = _ask) -> int:
-    from installer.artifacts import DatabasePassword
+    from installer.artifacts import SecretText
     from installer.provision import Provisioner, ProvisionProgress, ProvisionRequest
     from installer.stack import StackDeployer
 
     for option, path in (("--wheelhouse", args.wheelhouse),):
         if path is not None and not path.is_dir():
             raise UsageError(f"{option} {path} is not a directory")
-    password = (DatabasePassword.from_file(args.app_database_password_file)
+    password = (SecretText.from_file(args.app_database_password_file)
                 if args.app_database_password_file else None)
+    token = (SecretText.from_file(args.app_source_token_file, "token")
+             if args.app_source_token_file else None)
     config = _existing_config(args)
     secrets = _secrets(required=args.operator_user)
     clients, profile = _clients(args, config, secrets)
@@ -197,6 +202,7 @@ def _provision(args: argparse.Namespace, ask: Ask = _ask) -> int:
         tables=config.tables if config else (),
         distro=_distro(args.distro or old.get("Distro", "al2023")),
         app_database=args.app_database, app_database_password=password,
+        app_source_token=token,
         app_postgres_service=args.app_postgres_service, image_id=args.image_id)
     provisioner = Provisioner(clients, request, resolve_config_path(args.config),
                               secrets=secrets, profile=profile, wheel=args.wheel,

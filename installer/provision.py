@@ -22,9 +22,10 @@ from ec2.instance.settings import DISTROS, Distro, InstanceSettings
 from installer import template as tpl
 from installer.agent import build_wheel, source_root, upload_artifact, wheel_key
 from installer.artifacts import (
-    DatabasePassword,
+    SecretText,
     build_wheelhouse,
     dependency_wheels,
+    put_app_source_token,
     put_database_password,
     upload_settings,
     upload_wheelhouse,
@@ -63,7 +64,8 @@ class ProvisionRequest:
     distro: Distro = "al2023"
     # the app's own PostgreSQL as the instance reaches it (libpq conninfo, no password)
     app_database: str | None = None
-    app_database_password: DatabasePassword | None = None  # goes to SSM SecureString only
+    app_database_password: SecretText | None = None  # goes to SSM SecureString only
+    app_source_token: SecretText | None = None  # a private git app source's deploy token: SSM
     app_postgres_service: str | None = None  # its compose service; None: detected
     image_id: str | None = None  # this AMI instead of the distro's newest (a new instance only)
 
@@ -363,6 +365,11 @@ class Provisioner:
                                              req.app_database_password)
                 progress(ProvisionProgress("artifacts", f"the app database's password is in "
                                            f"SSM {name} (SecureString)"))
+            if req.app_source_token is not None:
+                name = put_app_source_token(self.clients.ssm(), req.stack_name,
+                                            req.app_source_token)
+                progress(ProvisionProgress("artifacts", f"the app's deploy token is in SSM "
+                                           f"{name} (SecureString)"))
 
         full, parameters = self._full(inputs, key)
         progress(ProvisionProgress("plan", "the instance, its schedules and alarms"))

@@ -77,6 +77,10 @@ def database_password_parameter(stack_name: str) -> str:
     return f"{ssm_path(stack_name)}/agent/database-password"
 
 
+def app_source_token_parameter(stack_name: str) -> str:
+    return f"{ssm_path(stack_name)}/app-source-token"
+
+
 def app_env_path(stack_name: str) -> str:
     return f"{ssm_path(stack_name)}/app-env"
 

@@ -15,7 +15,7 @@ import pytest
 
 from ec2.cli import main
 from ec2.instance_secrets import render_env, render_pgpass
-from installer.artifacts import DatabasePassword, put_database_password
+from installer.artifacts import SecretText, put_app_source_token, put_database_password
 from shared.aws import AwsClients
 from shared.config import AwsConfig
 from shared.devtools.motoserver import MotoServer
@@ -69,7 +69,7 @@ def test_the_backup_logs_in_with_the_password_provision_stored(
     secret = tmp_path / "password.txt"
     secret.write_text(PASSWORD + "\n")
     name = put_database_password(clients(moto_server).ssm(), "asha",
-                                 DatabasePassword.from_file(secret))
+                                 SecretText.from_file(secret))
     parameter = clients(moto_server).ssm().get_parameter(Name=name)["Parameter"]
     assert parameter["Type"] == "SecureString"
     # the instance, before the backup: SSM → a root-only pgpass
@@ -124,6 +124,24 @@ def test_without_app_secrets_in_ssm_the_apps_own_env_stays(tmp_path: Path,
     assert none.read_text() == "" and stat.S_IMODE(none.stat().st_mode) == 0o600
 
 
+def test_a_private_git_sources_token_becomes_a_credential_line(
+        tmp_path: Path, moto_server: MotoServer) -> None:
+    token = tmp_path / "token"
+    token.write_text("ghp_abc/def\n")
+    put_app_source_token(clients(moto_server).ssm(), "gittest",
+                         SecretText.from_file(token, "token"))
+    creds = tmp_path / "run" / "git-credentials"
+    config = agent_toml(tmp_path / "agent.toml", moto_server, "dbname=m", stack="gittest")
+    argv = ["--config", str(config), "write-secrets", "git-credentials", "--url",
+            "https://github.com/trader/app.git", "--output", str(creds)]
+    assert main(argv) == 0
+    assert creds.read_text() == "https://x-access-token:ghp_abc%2Fdef@github.com\n"
+    assert stat.S_IMODE(creds.stat().st_mode) == 0o600
+    public = agent_toml(tmp_path / "public.toml", moto_server, "dbname=m", stack="public")
+    assert main(["--config", str(public), *argv[2:]]) == 0
+    assert not creds.exists()  # no token in SSM: a public repository, no file
+
+
 def test_renderers_escape_or_refuse() -> None:
     assert render_pgpass("host=h dbname=d:b user=u", "p\\w:d") == "*:*:d\\:b:u:p\\\\w\\:d\n"
     assert render_pgpass("host=h user=u", "x") == "*:*:u:u:x\n"
@@ -139,7 +157,7 @@ def test_a_password_file_must_hold_one_line(tmp_path: Path) -> None:
     empty = tmp_path / "empty"
     empty.write_text("\n")
     with pytest.raises(UsageError, match="one non-empty line"):
-        DatabasePassword.from_file(empty)
+        SecretText.from_file(empty)
     with pytest.raises(UsageError, match="cannot read"):
-        DatabasePassword.from_file(tmp_path / "missing")
-    assert "hunter2" not in repr(DatabasePassword("hunter2"))
+        SecretText.from_file(tmp_path / "missing")
+    assert "hunter2" not in repr(SecretText("hunter2"))

@@ -86,7 +86,17 @@ agent="$(dirname "$0")/market-sync-agent"
 # the real agent, but write-secrets (SSM: tests/ec2/test_instance_secrets.py) is recorded
 cat >"$agent" <<AGENT
 #!/bin/sh
-case " \$* " in *" write-secrets "*) echo "agent \$*" >>"\$CALLS"; exit 0 ;; esac
+case " \$* " in *" write-secrets "*)
+  echo "agent \$*" >>"\$CALLS"
+  out=""; prev=""
+  for a in "\$@"; do [ "\$prev" = --output ] && out="\$a"; prev="\$a"; done
+  case " \$* " in *" git-credentials "*)
+    if [ -n "\${FAKE_GIT_TOKEN:-}" ]; then
+      mkdir -p "\$(dirname "\$out")"; echo "https://x-access-token:tok@example.com" >"\$out"
+    fi ;;
+  esac
+  exit 0 ;;
+esac
 cd "$REPO" && exec "$PYTHON" -m ec2.cli "\$@"
 AGENT
 chmod +x "$agent"
@@ -94,7 +104,7 @@ PIP
 chmod +x "$venv/bin/python" "$venv/bin/pip"
 """,
     "git": r"""
-if [ "$1" = ls-remote ]; then
+if [ "$1" = ls-remote ] || [ "${3:-}" = ls-remote ]; then
   printf '%s\trefs/heads/main\n' "${FAKE_GIT_COMMIT:-c0ffee1}"; exit 0
 fi
 for a in "$@"; do dest="$a"; done
@@ -299,6 +309,20 @@ def test_a_git_app_source_is_cloned_once_per_commit_and_rebuilt(tmp_path: Path) 
     changes, calls = box.run()
     assert changes == ["market app from https://example.com/trader/app.git",
                        "the app's images built and pulled"]
+
+
+def test_a_private_git_source_is_read_with_the_deploy_token_and_the_token_not_kept(
+        tmp_path: Path) -> None:
+    settings = dataclasses.replace(SETTINGS, app_source="https://example.com/trader/app.git")
+    box = make_sandbox(tmp_path, settings)
+    box.env["FAKE_GIT_TOKEN"] = "1"
+    _, calls = box.run()
+    creds = f"{box.root}/run/market-sync/git-credentials"
+    helper = f"git -c credential.helper=store --file={creds} "
+    assert any(c.startswith(helper + "ls-remote https://example.com/") for c in calls)
+    assert any(c.startswith(helper + "clone --quiet --depth 1 https://example.com/")
+               for c in calls)
+    assert not Path(creds).exists()
 
 
 def test_an_app_update_restarts_a_running_app_on_its_new_images(tmp_path: Path) -> None:

@@ -170,6 +170,29 @@ def test_a_reprovision_with_a_new_version_and_new_tables_keeps_the_user_data(
                                                    "market.orders"]
 
 
+def test_a_private_git_sources_token_goes_to_ssm_only(
+        moto_clients: AwsClients, moto_server: MotoServer, agent_wheel: Path, tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    from desktop.cli import main
+
+    config = laptop_config(tmp_path / "config.toml", moto_server)
+    token = tmp_path / "token"
+    token.write_text("ghp_secret123\n")
+    wheelhouse = tmp_path / "wheelhouse"
+    wheelhouse.mkdir()
+    image = moto_clients.ec2().describe_images()["Images"][0]["ImageId"]
+    assert main(["--config", str(config), "provision", "--email", "t@example.com", "--ip",
+                 "49.36.10.20", "--app-source", "https://github.com/trader/app.git",
+                 "--app-source-token-file", str(token), "--wheel", str(agent_wheel),
+                 "--wheelhouse", str(wheelhouse), "--image-id", image, "--yes"]) == 0
+    assert "ghp_secret123" not in "".join(capsys.readouterr())
+    stored = moto_clients.ssm().get_parameter(Name="/market-sync/market-sync/app-source-token",
+                                              WithDecryption=True)["Parameter"]
+    assert stored["Type"] == "SecureString" and stored["Value"] == "ghp_secret123"
+    body = moto_clients.cloudformation().get_template(StackName="market-sync")["TemplateBody"]
+    assert "ghp_secret123" not in json.dumps(body)
+
+
 def test_a_bad_password_file_is_one_clear_sentence(
         moto_clients: AwsClients, moto_server: MotoServer, agent_wheel: Path, tmp_path: Path,
         capsys: pytest.CaptureFixture[str]) -> None:
