@@ -52,7 +52,8 @@ class Instance:
     def boot(self, *args: str) -> tuple[int, list[str], str]:
         self.calls.write_text("")
         done = subprocess.run([require_tool("bash"), str(BOOTSTRAP), *args], env=self.env,
-                              capture_output=True, text=True, check=False, timeout=60)
+                              cwd=self.root.parent, capture_output=True, text=True,
+                              check=False, timeout=60)
         return done.returncode, self.calls.read_text().splitlines(), done.stdout + done.stderr
 
     def bundle(self, setup_body: str) -> None:

@@ -104,7 +104,7 @@ PIP
 chmod +x "$venv/bin/python" "$venv/bin/pip"
 """,
     "git": r"""
-if [ "$1" = ls-remote ] || [ "${3:-}" = ls-remote ]; then
+if case " $* " in *" ls-remote "*) true ;; *) false ;; esac; then
   printf '%s\trefs/heads/main\n' "${FAKE_GIT_COMMIT:-c0ffee1}"; exit 0
 fi
 for a in "$@"; do dest="$a"; done
@@ -156,6 +156,7 @@ class Sandbox:
         """Run the setup script; (its "changed:" lines, the stubs' calls)."""
         self.calls.write_text("")
         done = subprocess.run([require_tool("bash"), str(SETUP)], env=self.env,
+                              cwd=self.root.parent,  # a stray relative path stays in tmp
                               capture_output=True, text=True, check=False, timeout=60)
         assert done.returncode == 0, done.stdout + done.stderr
         changes = [line.split("changed: ", 1)[1] for line in done.stdout.splitlines()
