@@ -7,9 +7,16 @@ hashing both the raw stream (``content_sha256``: same rows, same hash) and the
 compressed bytes (``sha256``) on the fly, so memory stays flat whatever the
 size. Parts upload with S3's SHA-256 checksum; ``manifest.json`` goes last.
 
-The covered range runs from the last day already in S3 (inclusive) to today
-(IST), so a missed day is picked up by the next run; the first run or
-``--full`` dumps everything.
+What a dump covers (docs/design-notes.md, "What a dump covers"): for each
+watermarked table, every day from where the newest dump in S3 stopped (its
+range's last day, inclusive) to today (IST), whether or not the day has rows,
+plus each later day the table has rows for (a mistyped future date still
+travels) or had rows for at the previous backup (so its removal travels too),
+plus the rows whose watermark is NULL, in a part of their own. The start comes
+from S3, never from the data: a row dated next year or a back-dated correction
+cannot move it, and a missed backup is caught up by the next. A table the newest
+dump does not have, and ``--full``, start from the table's earliest day. A newest
+dump that cannot be read, or that covers days after today, stops the backup.
 """
 
 from __future__ import annotations
@@ -31,7 +38,7 @@ from psycopg import sql
 from shared.calendar import today_ist
 from shared.config import Config
 from shared.dumpstore import DumpStore
-from shared.errors import ConfigError, DatabaseError, SchemaMismatchError
+from shared.errors import ConfigError, DatabaseError, ManifestError, SchemaMismatchError
 from shared.manifest import (
     Column,
     Manifest,
@@ -152,6 +159,46 @@ def export_copy(cursor: psycopg.Cursor[Any], query: sql.Composed, dest: Path) ->
     return _Spooled(dest, rows, written, packed_hash.hexdigest(), raw_hash.hexdigest())
 
 
+class BackupRangeError(ManifestError):
+    """The agent cannot tell which days to cover: it stops rather than cover the wrong ones."""
+
+
+@dataclass(frozen=True)
+class _Previous:
+    """What the newest dump in S3 covered: where this backup continues from."""
+
+    dump_id: str
+    end: dt.date  # the last day of its range (future-dated rows' days are not part of it)
+    tables: dict[str, TableDump]
+
+
+def _previous_coverage(store: DumpStore, today: dt.date) -> _Previous | None:
+    refs = store.list_dumps()
+    if not refs:
+        return None
+    try:
+        manifest = store.load_manifest(refs[-1]).manifest
+    except ManifestError as exc:
+        raise BackupRangeError(
+            f"the newest dump in S3 ({refs[-1].dump_id}) cannot be read, so the backup "
+            f"cannot tell which days to cover: {exc.message}",
+            "delete that dump from S3 (or fix its manifest) and run the backup again, "
+            "or run `market-sync-agent backup --full`") from None
+    end = manifest.last_day
+    if manifest.version < 2 and end is not None:
+        # A v1 range could end on a mistyped future row's day; its own "today" was the
+        # day it was made.
+        end = min(end, today_ist(manifest.created_at))
+    if end is not None and end > today:
+        raise BackupRangeError(
+            f"the newest dump in S3 ({manifest.dump_id}) covers days up to {end}, after "
+            f"today ({today} IST): the instance's clock is wrong, or was when that dump "
+            "was made",
+            "set the clock right, then run `market-sync-agent backup --full`")
+    return _Previous(manifest.dump_id, end or today,
+                     {str(t.name): t for t in manifest.tables})
+
+
 class BackupAgent:
     """Makes one dump. The S3 client and the clock are injected."""
 
@@ -175,15 +222,9 @@ class BackupAgent:
         started = time.monotonic()
         now = self.clock()
         today = today_ist(now)
-        previous = None if full else self.store.latest()
-        previous_id = previous.manifest.dump_id if previous else None
-        if full:
-            latest_ref = self.store.list_dumps()
-            previous_id = latest_ref[-1].dump_id if latest_ref else None
-        first_day = previous.manifest.last_day if previous else None
-        if first_day and first_day > today:
-            first_day = today
-        kind = "incremental" if previous else "full"
+        previous = _previous_coverage(self.store, today)
+        previous_id = previous.dump_id if previous else None
+        kind = "incremental" if previous and not full else "full"
         dump_id = new_dump_id(now)
         # Dump ids must sort after their predecessor, whatever the clock says (skew, a
         # second run within the same second): the laptop applies dumps in id order.
@@ -205,30 +246,25 @@ class BackupAgent:
         conn.read_only = True
         tables: list[TableDump] = []
         results: list[TableBackup] = []
-        overall_min: dt.date | None = None
-        overall_max: dt.date | None = None
         with conn, tempfile.TemporaryDirectory(prefix="market-sync-backup-") as work:
             # One snapshot for every table; a stable row order gives stable content hashes.
             conn.execute("SET LOCAL synchronize_seqscans = off")
             server_version = str(conn.execute("SHOW server_version").fetchone()[0])  # type: ignore[index]
             database = conn.info.dbname
             for spec in self.config.tables:
-                table = self._dump_table(conn, spec, first_day, Path(work), folder)
+                before = None if previous is None else previous.tables.get(str(spec.name))
+                start = previous.end if previous and before and not full else None
+                table = self._dump_table(conn, spec, today, start, before, Path(work), folder)
                 tables.append(table)
                 results.append(TableBackup(str(spec.name), table.rows, table.compressed_bytes,
                                            len(table.parts)))
-                low, high = table.watermark_min, table.watermark_max
-                if low and (overall_min is None or low < overall_min):
-                    overall_min = low
-                if high and (overall_max is None or high > overall_max):
-                    overall_max = high
             conn.rollback()
-        start = first_day or overall_min or today
+        starts = [t.covers[0][0] for t in tables if t.covers and t.covers[0][0] <= today]
         manifest = Manifest(
             dump_id=dump_id, previous_dump_id=previous_id, created_at=now,
             source=Source(self.instance_id, database, server_version), kind=kind,
-            # A watermark after today (clock skew, a bad row) still lies inside the range.
-            first_day=start, last_day=max(today, start, overall_max or start),
+            # The timeline's range; a mistyped future day travels as a covered day after it.
+            first_day=min(starts, default=today), last_day=today,
             tables=tuple(tables),
         )
         key = self.store.put_manifest(manifest)
@@ -237,8 +273,11 @@ class BackupAgent:
         return BackupResult(dump_id, previous_id, kind, manifest.first_day, manifest.last_day,
                             tuple(results), elapsed, key)
 
-    def _dump_table(self, conn: psycopg.Connection[Any], spec: TableSpec,
-                    first_day: dt.date | None, work: Path, folder: str) -> TableDump:
+    def _dump_table(self, conn: psycopg.Connection[Any], spec: TableSpec, today: dt.date,
+                    start: dt.date | None, before: TableDump | None, work: Path,
+                    folder: str) -> TableDump:
+        """One table's parts. ``start``: the first day to cover (None: the table's earliest
+        day); ``before``: the table in the newest dump in S3, if it has it."""
         live = read_columns(conn, spec.name)
         if not live:
             raise SchemaMismatchError(f"configured table {spec.name} does not exist "
@@ -253,43 +292,67 @@ class BackupAgent:
         columns = tuple(Column(c.name, c.type, c.not_null, fills.get(c.name)) for c in live)
         select = sql.SQL("SELECT {} FROM {}").format(
             sql.SQL(", ").join(sql.Identifier(c.name) for c in live), table_ident(spec.name))
-        parts: list[Part] = []
-        wm_min = wm_max = None
+        order = sql.SQL(" ORDER BY {}").format(sql.SQL(", ").join(map(sql.Identifier, key))) \
+            if key else sql.SQL("")
+        dump = _TableDumper(self, conn, spec, select, order, work, folder)
+        if spec.mode is MergeMode.SNAPSHOT or spec.watermark is None:
+            return TableDump(name=spec.name, columns=columns, key=tuple(key),
+                             watermark=spec.watermark, mode=spec.mode,
+                             parts=(dump.part(None, sql.SQL("true")),))
+        wm_type = check_watermark_type(spec.name, spec.watermark, types.get(spec.watermark))
+        day = day_expression(spec.watermark, wm_type)
+        ident = table_ident(spec.name)
         with conn.cursor() as cur:
-            if spec.mode is MergeMode.SNAPSHOT or spec.watermark is None:
-                days: list[dt.date | None] = [None]
-            else:
-                wm_type = check_watermark_type(spec.name, spec.watermark,
-                                               types.get(spec.watermark))
-                day = day_expression(spec.watermark, wm_type)
-                where: sql.Composable = sql.SQL("")
-                if first_day is not None:
-                    where = sql.SQL(" WHERE {} >= {}").format(day, sql.Literal(first_day))
-                cur.execute(sql.SQL("SELECT DISTINCT {day} FROM {t}{where} ORDER BY 1").format(
-                    day=day, t=table_ident(spec.name), where=where))
-                days = [r[0] for r in cur.fetchall() if r[0] is not None]
-                if days:
-                    wm_min, wm_max = days[0], days[-1]
-            for day_value in days:
-                query: sql.Composed = select
-                if day_value is not None and spec.watermark is not None:
-                    query = sql.SQL("{} WHERE {}").format(
-                        select, day_predicate(spec.watermark, types[spec.watermark], day_value))
-                if key:
-                    # Rows in key order: the content hash depends on the rows alone (not on
-                    # storage order, which VACUUM FULL or CLUSTER change), and neighbouring
-                    # ticks of one instrument compress better.
-                    query = sql.SQL("{} ORDER BY {}").format(
-                        query, sql.SQL(", ").join(map(sql.Identifier, key)))
-                file = part_file_name(spec.name, day_value)
-                spooled = export_copy(cur, sql.SQL("COPY ({}) TO STDOUT (FORMAT binary)")
-                                      .format(query), work / "part")
-                self.store.upload_file(folder + file, spooled.path, spooled.sha256)
-                spooled.path.unlink()
-                parts.append(Part(file, day_value, spooled.rows, spooled.bytes, spooled.sha256,
-                                  spooled.content_sha256))
-                logger.info("%s %s: %d rows, %d bytes", spec.name, day_value or "(all)",
-                            spooled.rows, spooled.bytes)
-        return TableDump(name=spec.name, columns=columns, key=tuple(key),
-                         watermark=spec.watermark, mode=spec.mode, parts=tuple(parts),
-                         watermark_min=wm_min, watermark_max=wm_max)
+            # The earliest day, through the watermark's index (min() of the plain column).
+            cur.execute(sql.SQL("SELECT {day} FROM (SELECT min({wm}) AS {wm} FROM {t}) m")
+                        .format(day=day, wm=sql.Identifier(spec.watermark), t=ident))
+            history_from: dt.date | None = cur.fetchone()[0]  # type: ignore[index]
+            first = start if start is not None else min(history_from or today, today)
+            cur.execute(sql.SQL("SELECT DISTINCT {day} FROM {t} WHERE {day} >= {first} "
+                                "ORDER BY 1").format(day=day, t=ident,
+                                                     first=sql.Literal(first)))
+            days: list[dt.date] = [r[0] for r in cur.fetchall()]
+            cur.execute(sql.SQL("SELECT count(*) FROM {} WHERE {} IS NULL").format(
+                ident, sql.Identifier(spec.watermark)))
+            nulls = int(cur.fetchone()[0])  # type: ignore[index]
+        # Days after today stay covered while the previous dump had rows there: a
+        # mistyped future row that was corrected is then removed on the laptop too.
+        carried = {p.day for p in (before.parts if before else ())
+                   if p.day is not None and p.day > today}
+        later = sorted({d for d in days if d > today} | carried)
+        parts = [dump.part(d, day_predicate(spec.watermark, wm_type, d)) for d in days]
+        if nulls:
+            parts.append(dump.part(None, sql.SQL("{} IS NULL").format(
+                sql.Identifier(spec.watermark)), null=True))
+        dated = [p.day for p in parts if p.day is not None]
+        return TableDump(
+            name=spec.name, columns=columns, key=tuple(key), watermark=spec.watermark,
+            mode=spec.mode, parts=tuple(parts),
+            watermark_min=min(dated, default=None), watermark_max=max(dated, default=None),
+            covers=((first, today), *((d, d) for d in later)), covers_null=True,
+            history_from=history_from)
+
+
+class _TableDumper:
+    """Writes one table's parts: COPY out, compress, hash, upload."""
+
+    def __init__(self, agent: BackupAgent, conn: psycopg.Connection[Any], spec: TableSpec,
+                 select: sql.Composed, order: sql.Composable, work: Path, folder: str) -> None:
+        self.agent, self.conn, self.spec = agent, conn, spec
+        self.select, self.order, self.work, self.folder = select, order, work, folder
+
+    def part(self, day: dt.date | None, where: sql.Composable, null: bool = False) -> Part:
+        # Rows in key order: the content hash depends on the rows alone (not on storage
+        # order, which VACUUM FULL or CLUSTER change), and neighbouring ticks of one
+        # instrument compress better.
+        query = sql.SQL("COPY ({} WHERE {}{}) TO STDOUT (FORMAT binary)").format(
+            self.select, where, self.order)
+        file = part_file_name(self.spec.name, day, null=null)
+        with self.conn.cursor() as cur:
+            spooled = export_copy(cur, query, self.work / "part")
+        self.agent.store.upload_file(self.folder + file, spooled.path, spooled.sha256)
+        spooled.path.unlink()
+        logger.info("%s %s: %d rows, %d bytes", self.spec.name,
+                    "(NULL watermark)" if null else day or "(all)", spooled.rows, spooled.bytes)
+        return Part(file, day, spooled.rows, spooled.bytes, spooled.sha256,
+                    spooled.content_sha256, watermark_null=null)

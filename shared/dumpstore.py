@@ -13,8 +13,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
 from shared.aws import aws_error
-from shared.errors import AwsError, Cancelled, IntegrityError, MarketSyncError
-from shared.manifest import DUMPS_FOLDER, MANIFEST_NAME, Manifest, dump_folder, parse_manifest
+from shared.errors import AwsError, Cancelled, IntegrityError, ManifestError, MarketSyncError
+from shared.manifest import (
+    DUMPS_FOLDER,
+    MANIFEST_NAME,
+    MAX_MANIFEST_BYTES,
+    Manifest,
+    dump_folder,
+    parse_manifest,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -41,6 +48,7 @@ class LocalFileError(MarketSyncError):
 class DumpRef:
     dump_id: str
     manifest_key: str
+    size: int | None = None  # of manifest.json, from the listing
 
     @property
     def folder(self) -> str:
@@ -74,21 +82,33 @@ class DumpStore:
                     key = obj["Key"]
                     m = _MANIFEST_KEY.fullmatch(key[len(self.prefix):])
                     if m and key.startswith(self.prefix):
-                        refs.append(DumpRef(m.group("id"), key))
+                        refs.append(DumpRef(m.group("id"), key, obj.get("Size")))
         except Exception as exc:  # botocore errors, mapped at the edge
             raise _mapped(exc, f"list the dumps in s3://{self.bucket}/{self.prefix}") from None
         refs.sort(key=lambda r: r.dump_id)
         return refs
 
     def load_manifest(self, ref: DumpRef) -> LoadedManifest:
+        """Read and validate a manifest. One larger than MAX_MANIFEST_BYTES is refused
+        before it is read: by the listing's size, the response's length, and while reading."""
+        if ref.size is not None and ref.size > MAX_MANIFEST_BYTES:
+            raise _too_big(ref, ref.size)
         try:
-            body = self.s3.get_object(Bucket=self.bucket, Key=ref.manifest_key)["Body"].read()
+            response = self.s3.get_object(Bucket=self.bucket, Key=ref.manifest_key)
+            length = response.get("ContentLength")
+            if length is not None and length > MAX_MANIFEST_BYTES:
+                response["Body"].close()
+                raise _too_big(ref, length)
+            body = response["Body"].read(MAX_MANIFEST_BYTES + 1)
+            response["Body"].close()
+        except ManifestError:
+            raise
         except Exception as exc:
             raise _mapped(exc, f"read {ref.manifest_key}") from None
+        if len(body) > MAX_MANIFEST_BYTES:
+            raise _too_big(ref, len(body))
         manifest = parse_manifest(body, ref.manifest_key)
         if manifest.dump_id != ref.dump_id:
-            from shared.errors import ManifestError
-
             raise ManifestError(f"manifest {ref.manifest_key} says it is dump {manifest.dump_id}",
                                 "the dump was moved or edited by hand; delete it from S3")
         return LoadedManifest(ref, manifest, body)
@@ -193,6 +213,13 @@ def _local(path: Path, action: Callable[[], T]) -> T:
         return action()
     except OSError as exc:
         raise LocalFileError(path, exc) from None
+
+
+def _too_big(ref: DumpRef, size: int) -> ManifestError:
+    return ManifestError(
+        f"manifest {ref.manifest_key} is {size:,} bytes, more than the "
+        f"{MAX_MANIFEST_BYTES:,} a manifest may have: it was not read",
+        "the dump is damaged or was not written by market-sync's agent; delete it from S3")
 
 
 def _object_size(content_range: str) -> int | None:

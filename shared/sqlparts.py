@@ -103,16 +103,24 @@ def day_expression(column: str, column_type: str) -> sql.Composable:
 def day_predicate(column: str, column_type: str, day: dt.date, alias: str | None = None,
                   ) -> sql.Composable:
     """``column`` falls on ``day`` (IST), written so an index on the column is usable."""
+    return days_predicate(column, column_type, day, day, alias)
+
+
+def days_predicate(column: str, column_type: str, first: dt.date, last: dt.date,
+                   alias: str | None = None) -> sql.Composable:
+    """``column`` falls on a day from ``first`` to ``last`` (IST, inclusive), index-usable."""
     ident = sql.Identifier(alias, column) if alias else sql.Identifier(column)
-    lit = sql.Literal(day)
+    a, b = sql.Literal(first), sql.Literal(last)
     if column_type == "date":
-        return sql.SQL("{} = {}").format(ident, lit)
+        if first == last:
+            return sql.SQL("{} = {}").format(ident, a)
+        return sql.SQL("{col} BETWEEN {a} AND {b}").format(col=ident, a=a, b=b)
     if column_type == "timestamp with time zone":
         return sql.SQL(
-            "{col} >= ({d}::date::timestamp AT TIME ZONE 'Asia/Kolkata') "
-            "AND {col} < (({d}::date + 1)::timestamp AT TIME ZONE 'Asia/Kolkata')"
-        ).format(col=ident, d=lit)
-    return sql.SQL("{col} >= {d}::date AND {col} < {d}::date + 1").format(col=ident, d=lit)
+            "{col} >= ({a}::date::timestamp AT TIME ZONE 'Asia/Kolkata') "
+            "AND {col} < (({b}::date + 1)::timestamp AT TIME ZONE 'Asia/Kolkata')"
+        ).format(col=ident, a=a, b=b)
+    return sql.SQL("{col} >= {a}::date AND {col} < {b}::date + 1").format(col=ident, a=a, b=b)
 
 
 def check_watermark_type(table: QualifiedName, column: str, column_type: str | None) -> str:

@@ -19,7 +19,6 @@ from desktop.engine.dberrors import is_program_limit
 from desktop.engine.tableplan import TableCounts, TablePlan
 from shared.config import ConflictPolicy
 from shared.manifest import Part
-from shared.tables import MergeMode
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +50,10 @@ def merge_keyed(ctx: MergeContext, plan: TablePlan, part: Part, stage: sql.Ident
                         str(exc).splitlines()[0])
             _classify_exactly(conn, plan, part, stage, changes)
     conn.execute(sql.SQL("ANALYZE {}").format(changes))
+    # The laptop rows of the part's day that no incoming key matched: the instance no
+    # longer has them (counted first: on a day that only grew there are none to look for).
+    local_only = local_rows - part.rows + ctx.scalar(sql.SQL(
+        "SELECT count(*) FROM {} WHERE {}").format(changes, sql.Identifier(NEW_FLAG)))
     # Every row of `changes` without the laptop's version yet (the new ones, and with the
     # digest every diverged one) is looked up by key in the whole table: the join saw
     # only the part's day, and a key that moved to another day is diverged, not new.
@@ -80,9 +83,7 @@ def merge_keyed(ctx: MergeContext, plan: TablePlan, part: Part, stage: sql.Ident
                 for col in plan.columns if col not in plan.key)
             conn.execute(sql.SQL("UPDATE {} t SET {} {} AND {}").format(
                 plan.ident, assignments, diverged_rows, plan.key_match("t", "c")))
-    local_only = 0
-    if plan.spec.mode is MergeMode.SNAPSHOT:
-        local_only = _snapshot_local_only(ctx, plan, stage)
+    local_only = _local_only(ctx, plan, part, stage) if local_only > 0 else 0
     if new:
         conn.execute(sql.SQL("INSERT INTO {} ({}) SELECT {} FROM {} c WHERE c.{}").format(
             plan.ident, plan.cols(), plan.cols("c"), changes, sql.Identifier(NEW_FLAG)))
@@ -159,15 +160,18 @@ def _planner_settings(conn: psycopg.Connection[tuple[object, ...]], incoming: in
 
 def _day_rows(plan: TablePlan, part: Part) -> sql.Composable:
     """The laptop's rows of the part's day (the whole table for a snapshot part)."""
-    if part.day is None or plan.spec.watermark is None:
+    if (part.day is None and not part.watermark_null) or plan.spec.watermark is None:
         return plan.ident
     return sql.SQL("(SELECT * FROM {} WHERE {})").format(plan.ident, plan.in_range(part))
 
 
-def _snapshot_local_only(ctx: MergeContext, plan: TablePlan, stage: sql.Identifier) -> int:
-    """Snapshot tables: local rows whose key the server no longer has."""
-    missing = sql.SQL("FROM {} t WHERE NOT EXISTS (SELECT 1 FROM {} s WHERE {})").format(
-        plan.ident, stage, plan.key_match("s", "t"))
+def _local_only(ctx: MergeContext, plan: TablePlan, part: Part, stage: sql.Identifier) -> int:
+    """Laptop rows of the part's day (a snapshot: of the table) whose key the server no
+    longer has: the dump covers the day, so they are diverged (deleted under
+    server-wins, saved first)."""
+    missing = sql.SQL("FROM {} t WHERE {} AND NOT EXISTS (SELECT 1 FROM {} s WHERE {})"
+                      ).format(plan.ident, plan.in_range(part, "t"), stage,
+                               plan.key_match("s", "t"))
     count = ctx.scalar(sql.SQL("SELECT count(*) {}").format(missing))
     if not count:
         return 0

@@ -6,6 +6,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
+from desktop.engine.gaps import describe_days
 from shared.isodates import iso_or_none
 
 
@@ -70,6 +71,9 @@ class SyncReport:
     superseded: tuple[str, ...] = ()  # unapplied dumps older than the ledger's newest
     gaps: tuple[dt.date, ...] = ()
     chain_breaks: tuple[str, ...] = ()
+    # Trading days the instance held before the laptop's first covered day that no dump
+    # in S3 holds any more (they expired before this laptop synced): exit 4.
+    missing_history: tuple[dt.date, ...] = ()
     conflict_samples: tuple[dict[str, Any], ...] = field(default=())
     error: str | None = None
     error_hint: str = ""
@@ -91,6 +95,7 @@ class SyncReport:
             "superseded": list(self.superseded),
             "gaps": [g.isoformat() for g in self.gaps],
             "chain_breaks": list(self.chain_breaks),
+            "missing_history": [d.isoformat() for d in self.missing_history],
             "conflict_samples": list(self.conflict_samples),
             "error": self.error, "hint": self.error_hint or None,
         }
@@ -126,6 +131,13 @@ class SyncReport:
                          + ", ".join(g.isoformat() for g in self.gaps)
                          + ". Run `market-sync-agent backup --full` on the instance to fill them.")
         lines.extend(f"Gap: {b}" for b in self.chain_breaks)
+        if self.missing_history:
+            lines.append(
+                f"History: the instance holds data from {self.missing_history[0]}, but no "
+                "dump in S3 or on this laptop covers trading day(s) "
+                + describe_days(self.missing_history) + " (older dumps expired from S3, or "
+                "rows were back-dated). Run `market-sync-agent backup --full` on the instance "
+                "to send them.")
         if self.error:
             lines.append(f"Error: {self.error}")
             if self.error_hint:

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from desktop.engine.gaps import describe_days, history_from, missing_history
 from desktop.engine.instance import (
     AppHealth,
     InstanceController,
@@ -81,6 +82,9 @@ class StatusSnapshot:
     errors: tuple[str, ...]
     collected_at: dt.datetime
     backup_missing: bool = False  # today's backup is overdue; today is then in ``gaps``
+    # Trading days the instance holds before the laptop's first covered day that no dump
+    # in S3 covers any more (desktop/engine/gaps.py, as `sync` reports them).
+    missing_history: tuple[dt.date, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -97,6 +101,7 @@ class StatusSnapshot:
             "pending_dumps": self.pending_dumps,
             "gaps": [d.isoformat() for d in self.gaps],
             "backup_missing": self.backup_missing,
+            "missing_history": [d.isoformat() for d in self.missing_history],
             "errors": list(self.errors),
             "collected_at": self.collected_at.isoformat(),
         }
@@ -126,7 +131,9 @@ class StatusSnapshot:
             gaps=tuple(dt.date.fromisoformat(d) for d in data["gaps"]),
             errors=tuple(str(e) for e in data["errors"]),
             collected_at=_moment(data["collected_at"]),
-            backup_missing=bool(data["backup_missing"]))
+            backup_missing=bool(data["backup_missing"]),
+            missing_history=tuple(dt.date.fromisoformat(d)
+                                  for d in data.get("missing_history", ())))
 
     def summary(self) -> str:
         """The same facts as text, one line each (``market-sync status``)."""
@@ -150,6 +157,10 @@ class StatusSnapshot:
         if self.gaps:
             lines.append("Gaps       " + ", ".join(d.isoformat() for d in self.gaps)
                          + " (trading days no dump covers)")
+        if self.missing_history:
+            lines.append("History    trading day(s) " + describe_days(self.missing_history)
+                         + " held by the instance are in no dump in S3 any more "
+                         "(`market-sync-agent backup --full` on the instance sends them again)")
         if self.backup_missing:
             lines.append(f"Backup missing: no backup of {today_ist(self.collected_at)} in S3 "
                          f"after {BACKUP_DUE:%H:%M} IST")
@@ -210,7 +221,7 @@ def collect_status(config: Config, clients: AwsClients, *, password: str | None 
         # The rule of SyncEngine.plan: dumps older than the newest applied one are superseded.
         pending_refs = [r for r in listed if r.dump_id not in done and r.dump_id >= newest_applied]
 
-    gaps = _gaps(store, calendar, applied or [], pending_refs, newest, errors)
+    gaps, missing = _gaps(store, calendar, applied or [], pending_refs, newest, errors)
     backup = _backup_info(newest)
     today = today_ist(now)
     backup_missing = (
@@ -222,7 +233,7 @@ def collect_status(config: Config, clients: AwsClients, *, password: str | None 
         instance=instance, health=health, schedule=next_schedule(calendar, now),
         newest_backup=backup, last_sync=applied[-1] if applied else None,
         pending_dumps=len(pending_refs), gaps=gaps, errors=tuple(errors), collected_at=now,
-        backup_missing=backup_missing)
+        backup_missing=backup_missing, missing_history=missing)
 
 
 def _instance_part(config: Config, clients: AwsClients, calendar: TradingCalendar,
@@ -277,11 +288,12 @@ def _ledger_part(config: Config, password: str | None,
 
 def _gaps(store: DumpStore | None, calendar: TradingCalendar, applied: list[AppliedDump],
           pending: list[DumpRef], newest: LoadedManifest | None,
-          errors: list[str]) -> tuple[dt.date, ...]:
+          errors: list[str]) -> tuple[tuple[dt.date, ...], tuple[dt.date, ...]]:
     """Trading days from the newest applied dump's last day to the newest backup's last day
-    that neither an applied dump nor a pending one covers."""
+    that neither an applied dump nor a pending one covers; and the instance's history
+    before the first of them that no dump covers any more."""
     if store is None or newest is None or newest.manifest.last_day is None:
-        return ()
+        return (), ()
     ranges = [(a.first_day, a.last_day) for a in applied if a.first_day and a.last_day]
     manifests = [newest]
     if pending:
@@ -290,16 +302,17 @@ def _gaps(store: DumpStore | None, calendar: TradingCalendar, applied: list[Appl
                           if r.dump_id != newest.ref.dump_id]
         except Exception as exc:
             _note(errors, exc, "the pending backups' manifests")
-            return ()
+            return (), ()
     ranges += [(m.manifest.first_day, m.manifest.last_day) for m in manifests
                if m.manifest.first_day and m.manifest.last_day]
+    missing = tuple(missing_history(calendar, ranges, history_from(newest.manifest)))
     synced = [a.last_day for a in applied if a.last_day]
     start = max(synced) if synced else min((a for a, _ in ranges), default=None)
     end = newest.manifest.last_day
     if start is None or start > end:
-        return ()
+        return (), missing
     return tuple(day for day in calendar.trading_days(start, end)
-                 if not any(a <= day <= b for a, b in ranges))
+                 if not any(a <= day <= b for a, b in ranges)), missing
 
 
 def _backup_info(loaded: LoadedManifest | None) -> BackupInfo | None:

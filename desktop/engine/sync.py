@@ -20,7 +20,7 @@ from typing import Any
 
 import psycopg
 
-from desktop.engine import ledger
+from desktop.engine import coverage, gaps, ledger
 from desktop.engine.dberrors import database_error, first_line
 from desktop.engine.downloads import DownloadFolder
 from desktop.engine.merge import (
@@ -36,8 +36,15 @@ from desktop.engine.tableplan import SchemaOptions
 from shared.calendar import TradingCalendar
 from shared.config import Config, ConflictPolicy
 from shared.dumpstore import DumpRef, DumpStore, LoadedManifest
-from shared.errors import Cancelled, DatabaseError, IntegrityError, MarketSyncError, SyncBusyError
-from shared.manifest import Part, TableDump
+from shared.errors import (
+    Cancelled,
+    DatabaseError,
+    IntegrityError,
+    ManifestError,
+    MarketSyncError,
+    SyncBusyError,
+)
+from shared.manifest import Manifest, Part, TableDump
 
 logger = logging.getLogger(__name__)
 
@@ -96,6 +103,8 @@ class SyncPlan:
     superseded: tuple[str, ...]
     applied: tuple[AppliedDump, ...]
     listed: tuple[DumpRef, ...]
+    # The first pending dump whose manifest is refused: it and every later one wait.
+    refused: tuple[DumpRef, ManifestError] | None = None
 
     @property
     def bytes(self) -> int:
@@ -133,14 +142,20 @@ class SyncEngine:
         newest = applied[-1].dump_id if applied else ""
         listed = self.store.list_dumps()
         pending, superseded = [], []
+        refused = None
         for ref in listed:
             if ref.dump_id in applied_ids:
                 continue
             if ref.dump_id < newest:
                 superseded.append(ref.dump_id)
                 continue
-            pending.append(self.store.load_manifest(ref))
-        return SyncPlan(tuple(pending), tuple(superseded), tuple(applied), tuple(listed))
+            try:
+                pending.append(self.store.load_manifest(ref))
+            except ManifestError as exc:
+                refused = (ref, exc)  # dumps apply in order: none after it either
+                break
+        return SyncPlan(tuple(pending), tuple(superseded), tuple(applied), tuple(listed),
+                        refused)
 
     def pending_count(self) -> int:
         with connect_local(self.config.database.conninfo, self.password) as conn:
@@ -223,12 +238,16 @@ class SyncEngine:
             reports.append(replace(report, downloaded_bytes=self.downloaded_bytes))
             if not dry_run:
                 self.downloads.forget(m.dump_id)
+        if plan.refused is not None and error is None:
+            ref, error = plan.refused
+            reports.append(DumpReport(ref.dump_id, "failed", None, None, 0, 0.0, 0.0, ()))
         tracker.update(force=True, phase="done")
-        gaps, breaks = self._gaps(plan, reports)
-        exit_code = error.exit_code if error else (4 if gaps or breaks else 0)
+        holes, breaks, missing = self._gaps(plan, reports)
+        exit_code = error.exit_code if error else (4 if holes or breaks or missing else 0)
         return SyncReport(
             policy=str(policy), dry_run=dry_run, dumps=tuple(reports), pending=len(plan.pending),
-            superseded=plan.superseded, gaps=gaps, chain_breaks=breaks,
+            superseded=plan.superseded, gaps=holes, chain_breaks=breaks,
+            missing_history=missing,
             conflict_samples=samples, error=error.message if error else None,
             error_hint=error.hint if error else "", exit_code=exit_code)
 
@@ -318,6 +337,11 @@ class SyncEngine:
                             raise Cancelled("sync cancelled", "nothing of this dump was kept; "
                                             "run sync again to continue")
                         applier.apply_part(plan, part, files[part.file], table_counts)
+                    # Covered days the instance has no rows for: the laptop's rows there go.
+                    for part in coverage.emptied_parts(conn, plan):
+                        applier.apply_part(plan, part, functools.partial(
+                            coverage.empty_copy_file, self.downloads_dir / m.dump_id),
+                            table_counts)
                 seconds = time.monotonic() - started
                 report = self._dump_report(m, counts, "would apply" if dry_run else "applied",
                                            download_seconds, seconds)
@@ -346,21 +370,27 @@ class SyncEngine:
         return DumpReport(m.dump_id, status, m.first_day, m.last_day, m.compressed_bytes,
                           download_seconds, apply_seconds, tables)
 
-    # -- gaps ------------------------------------------------------------------------------
+    # -- gaps ----------------------------------------------------------------------------
     def _gaps(self, plan: SyncPlan, reports: list[DumpReport],
-              ) -> tuple[tuple[dt.date, ...], tuple[str, ...]]:
-        ranges = [(a.first_day, a.last_day) for a in plan.applied
-                  if a.first_day and a.last_day]
-        ranges += [(r.first_day, r.last_day) for r in reports
-                   if r.first_day and r.last_day and r.status in ("applied", "would apply")]
-        gaps: list[dt.date] = []
-        if ranges:
-            start = min(r[0] for r in ranges)
-            end = max(r[1] for r in ranges)
-            for day in self.calendar.trading_days(start, end):
-                if not any(a <= day <= b for a, b in ranges):
-                    gaps.append(day)
+              ) -> tuple[tuple[dt.date, ...], tuple[str, ...], tuple[dt.date, ...]]:
+        """Holes between covered days (including days only a superseded dump covered),
+        chain breaks, and the instance's history that no dump in S3 holds any more."""
+        covered = [(a.first_day, a.last_day) for a in plan.applied
+                   if a.first_day and a.last_day]
+        covered += [(r.first_day, r.last_day) for r in reports
+                    if r.first_day and r.last_day and r.status in ("applied", "would apply")]
         breaks: list[str] = []
+        superseded: list[tuple[dt.date, dt.date]] = []
+        refs = {r.dump_id: r for r in plan.listed}
+        for dump_id in plan.superseded:
+            try:
+                m = self.store.load_manifest(refs[dump_id]).manifest
+            except ManifestError as exc:
+                breaks.append(f"dump {dump_id} was never applied and cannot be read "
+                              f"({exc.message})")
+                continue
+            if m.first_day and m.last_day:
+                superseded.append((m.first_day, m.last_day))
         known = {a.dump_id for a in plan.applied} | {r.dump_id for r in plan.listed}
         if plan.applied:
             for loaded in plan.pending:
@@ -368,7 +398,21 @@ class SyncEngine:
                 if prev and prev not in known:
                     breaks.append(f"dump {loaded.manifest.dump_id} follows {prev}, which is "
                                   "neither in S3 nor applied on this laptop")
-        return tuple(gaps), tuple(breaks)
+        missing = gaps.missing_history(self.calendar, covered,
+                                       gaps.history_from(self._newest_manifest(plan)))
+        return (tuple(gaps.holes(self.calendar, covered, superseded)), tuple(breaks),
+                tuple(missing))
+
+    def _newest_manifest(self, plan: SyncPlan) -> Manifest | None:
+        """The newest dump's manifest: it says where the instance's history starts."""
+        if plan.pending:
+            return plan.pending[-1].manifest
+        if not plan.listed or plan.refused is not None:
+            return None
+        try:
+            return self.store.load_manifest(plan.listed[-1]).manifest
+        except ManifestError:
+            return None  # named by the next sync that reaches it
 
 
 def _same(path: Path) -> Path:

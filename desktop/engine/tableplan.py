@@ -128,7 +128,14 @@ class TablePlan:
         return sql.SQL(" || ").join(pieces)
 
     def in_range(self, part: Part, alias: str | None = None) -> sql.Composable:
-        if part.day is None or self.spec.watermark is None or self.watermark_type is None:
+        """The laptop's rows the part stands for: its day, the NULL-watermark rows, or all."""
+        if self.spec.watermark is None or self.watermark_type is None:
+            return sql.SQL("true")
+        if part.watermark_null:
+            return sql.SQL("{} IS NULL").format(
+                sql.Identifier(alias, self.spec.watermark) if alias
+                else sql.Identifier(self.spec.watermark))
+        if part.day is None:
             return sql.SQL("true")
         return day_predicate(self.spec.watermark, self.watermark_type, part.day, alias)
 
@@ -149,11 +156,18 @@ def check_manifest_safety(manifest: Manifest, config: Config) -> None:
             raise UnsafeManifestError(
                 f"dump {manifest.dump_id} is refused: {exc.message}",
                 "nothing was applied; the dump was not written by market-sync's agent") from None
-        if config.table(table.name) is None:
+        spec = config.table(table.name)
+        if spec is None:
             raise UnsafeManifestError(
                 f"dump {manifest.dump_id} is refused: it names table {table.name}, "
                 "which is not configured",
                 "nothing was applied; add it as [[tables]] in the config if it should sync")
+        if spec.mode is not table.mode:
+            raise UnsafeManifestError(
+                f"dump {manifest.dump_id} is refused: it sends {table.name} as {table.mode}, "
+                f"the config says {spec.mode}",
+                "nothing was applied; make [[tables]] mode the same on the instance and the "
+                "laptop")
         names = [c.name for c in table.columns]
         if len(names) != len(set(names)):
             raise UnsafeManifestError(f"dump {manifest.dump_id}: {table.name} lists a column twice")

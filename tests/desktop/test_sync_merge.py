@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 import pytest
@@ -206,7 +207,11 @@ def test_a_row_dated_after_today_still_travels(world: World) -> None:
     add_ticks(world, "2026-11-20", 5)
     add_ticks(world, "2026-11-25", 2)  # a bad run_date on the instance, after "today"
     result = world.backup(at_ist("2026-11-20"))
-    assert str(result.last_day) == "2026-11-25"
+    # The range ends today; the future day travels as a covered day of its own.
+    assert str(result.last_day) == "2026-11-20"
+    ticks = world.store.latest().manifest.tables[0]  # type: ignore[union-attr]
+    assert [str(p.day) for p in ticks.parts] == ["2026-11-20", "2026-11-25"]
+    assert ticks.covers_day(dt.date(2026, 11, 25))
     report = world.sync()
     assert report.exit_code == 0, report.summary()
     assert laptop_equals_instance(world)

@@ -63,6 +63,9 @@ def sample_manifest() -> Manifest:
                 ),
                 watermark_min=dt.date(2025, 10, 20),
                 watermark_max=dt.date(2025, 10, 21),
+                covers=((dt.date(2025, 10, 20), dt.date(2025, 10, 21)),),
+                covers_null=True,
+                history_from=dt.date(2025, 9, 1),
             ),
             TableDump(
                 name=book,
@@ -145,7 +148,9 @@ def test_covered_days_is_the_range_or_none() -> None:
     manifest = sample_manifest()
 
     assert manifest.covered_days() == (dt.date(2025, 10, 20), dt.date(2025, 10, 21))
-    assert parse_manifest(encode({**sample_doc(), "range": None})).covered_days() is None
+    snapshots_only = {**sample_doc(), "range": None}
+    snapshots_only["tables"] = snapshots_only["tables"][1:]
+    assert parse_manifest(encode(snapshots_only)).covered_days() is None
 
 
 def test_manifest_sha256_is_the_hex_digest_of_the_raw_bytes() -> None:
@@ -155,7 +160,7 @@ def test_manifest_sha256_is_the_hex_digest_of_the_raw_bytes() -> None:
 
 # -- version and format ----------------------------------------------------------------------
 
-@pytest.mark.parametrize(("version", "hint"), [(2, "update market-sync"), (0, "--full")])
+@pytest.mark.parametrize(("version", "hint"), [(3, "update market-sync"), (0, "--full")])
 def test_unknown_version_is_refused_with_advice_for_its_direction(version: int,
                                                                   hint: str) -> None:
     error = manifest_error({**sample_doc(), "version": version})
@@ -201,7 +206,7 @@ def test_json_that_is_not_an_object_is_refused(doc: Any) -> None:
 def test_error_names_the_manifest_key() -> None:
     error = manifest_error({**sample_doc(), "kind": "partial"})
 
-    assert error.message.startswith(f"manifest {KEY}: kind ")
+    assert error.message.startswith(f"manifest {KEY} is refused: kind ")
 
 
 # -- missing fields ----------------------------------------------------------------------------
@@ -356,9 +361,10 @@ def test_bad_value_is_named_by_its_field_path(change: Callable[[dict[str, Any]],
 
 def test_range_of_one_day_is_accepted() -> None:
     doc = {**sample_doc(), "range": {"first": "2025-10-21", "last": "2025-10-21"}}
-    for table in doc["tables"]:
-        for part in table["parts"]:
-            part["day"] = part["day"] and "2025-10-21"
+    ticks = doc["tables"][0]
+    dropped = ticks["parts"].pop(0)
+    ticks.update(rows=ticks["rows"] - dropped["rows"], bytes=ticks["bytes"] - dropped["bytes"],
+                 watermark_min="2025-10-21", covers=[["2025-10-21", "2025-10-21"]])
 
     assert parse_manifest(encode(doc)).covered_days() == (dt.date(2025, 10, 21),) * 2
 
@@ -485,5 +491,6 @@ def test_dump_folder_is_dated_by_the_dump_id_under_the_prefix() -> None:
 def test_part_outside_the_dump_range_is_refused() -> None:
     doc = {**sample_doc(), "range": {"first": "2025-10-22", "last": "2025-10-23"}}
 
-    with pytest.raises(ManifestError, match=r"parts\[0\]\.day .* outside the dump's range"):
+    with pytest.raises(ManifestError, match=r"covers starts at 2025-10-20, before the dump's "
+                       r"range 2025-10-22 … 2025-10-23"):
         parse_manifest(encode(doc))
