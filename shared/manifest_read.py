@@ -247,11 +247,11 @@ def _table(r: _Reader, t: Any, path: str, version: int, first: dt.date | None,
         covers_null=bool(r.get(t, "covers_null", path, bool)) if version >= 2 else False,
         history_from=r.date(t, "history_from", path, optional=True) if version >= 2 else None,
     )
-    _check_totals(r, t, path, table)
     if dated:
         _check_dated(r, path, table, first, last, version)
     else:
         _check_whole(r, path, table)
+    _check_totals(r, t, path, table)
     return table
 
 

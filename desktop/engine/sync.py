@@ -398,10 +398,10 @@ class SyncEngine:
                 if prev and prev not in known:
                     breaks.append(f"dump {loaded.manifest.dump_id} follows {prev}, which is "
                                   "neither in S3 nor applied on this laptop")
+        holes = gaps.holes(self.calendar, covered, superseded)
         missing = gaps.missing_history(self.calendar, covered,
                                        gaps.history_from(self._newest_manifest(plan)))
-        return (tuple(gaps.holes(self.calendar, covered, superseded)), tuple(breaks),
-                tuple(missing))
+        return tuple(holes), tuple(breaks), tuple(d for d in missing if d not in holes)
 
     def _newest_manifest(self, plan: SyncPlan) -> Manifest | None:
         """The newest dump's manifest: it says where the instance's history starts."""
