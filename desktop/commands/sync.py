@@ -23,7 +23,7 @@ def register(commands: argparse._SubParsersAction[Any]) -> None:
         "database",
         description="Find dumps newer than the ledger, download and verify them, and merge "
         "each in one transaction. Exit 3 when --policy abort meets a conflict, 4 when a "
-        "trading day has no dump.")
+        "trading day has no dump (a hole, or history that expired from S3).")
     sync.add_argument("--json", action="store_true", help="print the report as one JSON object")
     sync.add_argument("--dry-run", action="store_true",
                       help="report what would happen; change nothing")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from desktop.status import collect_status
+from desktop.engine.status import collect_status
 from shared.aws import AwsClients
 from shared.devtools.motoserver import MotoServer
 from tests.desktop.coverage_world import (
