@@ -218,7 +218,11 @@ def test_sigkill_during_the_merge_leaves_the_laptop_untouched(
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert copying, "the sync never reached its COPY: " + proc.stderr.read().decode()  # type: ignore[union-attr]
-    time.sleep(0.2)  # the server notices the closed socket and rolls back
+    # The server notices the closed socket and rolls back; under load that takes a while.
+    gone = time.monotonic() + 30
+    while time.monotonic() < gone and world.laptop(
+            "SELECT 1 FROM pg_stat_activity WHERE application_name = 'market-sync'"):
+        time.sleep(0.05)
     assert laptop_state(world) == before
     finishes_afterwards(world)
 
