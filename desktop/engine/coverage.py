@@ -22,7 +22,7 @@ from psycopg import sql
 
 from desktop.engine.tableplan import TablePlan
 from shared.manifest import Part
-from shared.sqlparts import day_expression, days_predicate
+from shared.sqlparts import day_expression, days_predicate, read_columns
 
 # A binary COPY stream of no rows: signature, flags, header extension length, trailer.
 EMPTY_COPY = b"PGCOPY\n\xff\r\n\x00" + bytes(8) + b"\xff\xff"
@@ -56,12 +56,20 @@ def emptied_parts(conn: psycopg.Connection[Any], plan: TablePlan) -> list[Part]:
             day_expression(watermark, wm_type), plan.ident, where)).fetchall()
         days = [r[0] for r in rows if r[0] is not None]
     parts = [_empty_part(day) for day in days]
-    if table.covers_null and not any(p.watermark_null for p in table.parts):
+    if table.covers_null and not any(p.watermark_null for p in table.parts) \
+            and not _not_null(conn, plan):
         found = conn.execute(sql.SQL("SELECT EXISTS (SELECT 1 FROM {} WHERE {} IS NULL)").format(
             plan.ident, sql.Identifier(watermark))).fetchone()
         if found and found[0]:
             parts.append(_empty_part(None, null=True))
     return parts
+
+
+def _not_null(conn: psycopg.Connection[Any], plan: TablePlan) -> bool:
+    """The laptop's watermark column is NOT NULL: no NULL rows to look for (without an
+    index on the column that look would read the whole table)."""
+    live = read_columns(conn, plan.spec.name) or []
+    return any(c.name == plan.spec.watermark and c.not_null for c in live)
 
 
 def _empty_part(day: dt.date | None, null: bool = False) -> Part:

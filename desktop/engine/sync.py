@@ -44,7 +44,7 @@ from shared.errors import (
     MarketSyncError,
     SyncBusyError,
 )
-from shared.manifest import Manifest, Part, TableDump
+from shared.manifest import Part, TableDump
 
 logger = logging.getLogger(__name__)
 
@@ -242,12 +242,12 @@ class SyncEngine:
             ref, error = plan.refused
             reports.append(DumpReport(ref.dump_id, "failed", None, None, 0, 0.0, 0.0, ()))
         tracker.update(force=True, phase="done")
-        holes, breaks, missing = self._gaps(plan, reports)
-        exit_code = error.exit_code if error else (4 if holes or breaks or missing else 0)
+        missing = self._gaps(plan, reports)
+        exit_code = error.exit_code if error else (4 if missing else 0)
         return SyncReport(
             policy=str(policy), dry_run=dry_run, dumps=tuple(reports), pending=len(plan.pending),
-            superseded=plan.superseded, gaps=holes, chain_breaks=breaks,
-            missing_history=missing,
+            superseded=plan.superseded, gaps=missing.holes, chain_breaks=missing.breaks,
+            missing_history=missing.history,
             conflict_samples=samples, error=error.message if error else None,
             error_hint=error.hint if error else "", exit_code=exit_code)
 
@@ -371,48 +371,15 @@ class SyncEngine:
                           download_seconds, apply_seconds, tables)
 
     # -- gaps ----------------------------------------------------------------------------
-    def _gaps(self, plan: SyncPlan, reports: list[DumpReport],
-              ) -> tuple[tuple[dt.date, ...], tuple[str, ...], tuple[dt.date, ...]]:
-        """Holes between covered days (including days only a superseded dump covered),
-        chain breaks, and the instance's history that no dump in S3 holds any more."""
+    def _gaps(self, plan: SyncPlan, reports: list[DumpReport]) -> gaps.Missing:
         covered = [(a.first_day, a.last_day) for a in plan.applied
                    if a.first_day and a.last_day]
         covered += [(r.first_day, r.last_day) for r in reports
                     if r.first_day and r.last_day and r.status in ("applied", "would apply")]
-        breaks: list[str] = []
-        superseded: list[tuple[dt.date, dt.date]] = []
-        refs = {r.dump_id: r for r in plan.listed}
-        for dump_id in plan.superseded:
-            try:
-                m = self.store.load_manifest(refs[dump_id]).manifest
-            except ManifestError as exc:
-                breaks.append(f"dump {dump_id} was never applied and cannot be read "
-                              f"({exc.message})")
-                continue
-            if m.first_day and m.last_day:
-                superseded.append((m.first_day, m.last_day))
-        known = {a.dump_id for a in plan.applied} | {r.dump_id for r in plan.listed}
-        if plan.applied:
-            for loaded in plan.pending:
-                prev = loaded.manifest.previous_dump_id
-                if prev and prev not in known:
-                    breaks.append(f"dump {loaded.manifest.dump_id} follows {prev}, which is "
-                                  "neither in S3 nor applied on this laptop")
-        holes = gaps.holes(self.calendar, covered, superseded)
-        missing = gaps.missing_history(self.calendar, covered,
-                                       gaps.history_from(self._newest_manifest(plan)))
-        return tuple(holes), tuple(breaks), tuple(d for d in missing if d not in holes)
-
-    def _newest_manifest(self, plan: SyncPlan) -> Manifest | None:
-        """The newest dump's manifest: it says where the instance's history starts."""
-        if plan.pending:
-            return plan.pending[-1].manifest
-        if not plan.listed or plan.refused is not None:
-            return None
-        try:
-            return self.store.load_manifest(plan.listed[-1]).manifest
-        except ManifestError:
-            return None  # named by the next sync that reaches it
+        return gaps.what_is_missing(
+            self.store, self.calendar, covered, applied=[a.dump_id for a in plan.applied],
+            listed=plan.listed, superseded=plan.superseded, pending=plan.pending,
+            newest_readable=plan.refused is None)
 
 
 def _same(path: Path) -> Path:

@@ -75,6 +75,7 @@ def report_from_json(data: dict[str, Any]) -> SyncReport:
         pending=int(data["pending"]), superseded=tuple(data["superseded"]),
         gaps=tuple(dt.date.fromisoformat(g) for g in data["gaps"]),
         chain_breaks=tuple(data["chain_breaks"]),
+        missing_history=tuple(dt.date.fromisoformat(d) for d in data.get("missing_history", ())),
         conflict_samples=tuple(data["conflict_samples"]), error=data["error"],
         error_hint=data["hint"] or "", exit_code=int(data["exit_code"]))
 

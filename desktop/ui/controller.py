@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, QTimer, Signal, Slot
 
+from desktop.engine.gaps import describe_days
 from desktop.ui import services
 from desktop.ui.jobs import BaseJob, JobFailure
 from desktop.ui.runner import Runner
@@ -149,6 +150,7 @@ class AppController(QObject):
             days = ", ".join(g.strftime("%a %d %b") for g in snapshot.gaps)
             self._notify(Notice("gap", "Gap in the backups", f"No dump covers {days}.",
                                 error=True), days)
+        self._notify_history(snapshot.missing_history)
         if snapshot.backup_missing:
             self._notify(Notice("backup", "Backup missing",
                                 "Today's 16:00 IST backup has not reached S3.", error=True),
@@ -253,6 +255,15 @@ class AppController(QObject):
             days = ", ".join(g.strftime("%a %d %b") for g in report.gaps)
             self._notify(Notice("gap", "Gap in the backups", f"No dump covers {days}.",
                                 error=True), days)
+        self._notify_history(report.missing_history)
+
+    def _notify_history(self, days: tuple[dt.date, ...]) -> None:
+        """The instance's days before the laptop's first that no dump in S3 holds any more."""
+        if days:
+            text = describe_days(days)
+            self._notify(Notice("history", "History missing",
+                                f"No dump in S3 covers {text}; run `market-sync-agent backup "
+                                "--full` on the instance to send them.", error=True), text)
 
     @Slot(object)
     def _sync_failed(self, failure: JobFailure) -> None:
