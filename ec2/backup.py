@@ -172,13 +172,17 @@ class _Previous:
     tables: dict[str, TableDump]
 
 
-def _previous_coverage(store: DumpStore, today: dt.date) -> _Previous | None:
+def _previous_coverage(store: DumpStore, today: dt.date, full: bool) -> _Previous | None:
+    """Where the newest dump in S3 stopped. ``full`` needs only its id (and the future
+    days it had rows for), so an unreadable or clock-ahead newest dump does not stop it."""
     refs = store.list_dumps()
     if not refs:
         return None
     try:
         manifest = store.load_manifest(refs[-1]).manifest
     except ManifestError as exc:
+        if full:
+            return _Previous(refs[-1].dump_id, today, {})
         raise BackupRangeError(
             f"the newest dump in S3 ({refs[-1].dump_id}) cannot be read, so the backup "
             f"cannot tell which days to cover: {exc.message}",
@@ -189,13 +193,13 @@ def _previous_coverage(store: DumpStore, today: dt.date) -> _Previous | None:
         # A v1 range could end on a mistyped future row's day; its own "today" was the
         # day it was made.
         end = min(end, today_ist(manifest.created_at))
-    if end is not None and end > today:
+    if end is not None and end > today and not full:
         raise BackupRangeError(
             f"the newest dump in S3 ({manifest.dump_id}) covers days up to {end}, after "
             f"today ({today} IST): the instance's clock is wrong, or was when that dump "
             "was made",
             "set the clock right, then run `market-sync-agent backup --full`")
-    return _Previous(manifest.dump_id, end or today,
+    return _Previous(manifest.dump_id, min(end or today, today),
                      {str(t.name): t for t in manifest.tables})
 
 
@@ -222,7 +226,7 @@ class BackupAgent:
         started = time.monotonic()
         now = self.clock()
         today = today_ist(now)
-        previous = _previous_coverage(self.store, today)
+        previous = _previous_coverage(self.store, today, full)
         previous_id = previous.dump_id if previous else None
         kind = "incremental" if previous and not full else "full"
         dump_id = new_dump_id(now)

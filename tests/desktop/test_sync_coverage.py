@@ -159,6 +159,9 @@ def test_the_agent_stops_when_the_newest_dump_covers_days_after_today(
     assert code == 1
     assert "covers days up to 2026-12-31, after today" in err and "Traceback" not in err
     assert len(world.store.list_dumps()) == listed  # nothing written
+    assert agent_main(["--config", str(world.agent_config.path), "backup", "--full"]) == 0
+    assert world.sync().exit_code == 0
+    assert laptop_holds_what_the_instance_holds(world)
 
 
 def test_the_agent_stops_when_the_newest_manifest_cannot_be_read(
@@ -169,6 +172,10 @@ def test_the_agent_stops_when_the_newest_manifest_cannot_be_read(
     err = capsys.readouterr().err
     assert code == 1 and "cannot tell which days to cover" in err and "Traceback" not in err
     assert len(world.store.list_dumps()) == 1
+    assert agent_main(["--config", str(world.agent_config.path), "backup", "--full"]) == 0
+    world.s3.delete_object(Bucket=world.bucket, Key=ref.manifest_key)  # the trader's fix
+    assert world.sync().exit_code == 0
+    assert laptop_holds_what_the_instance_holds(world)
 
 
 # -- 3. rows whose watermark is NULL travel ----------------------------------------------------

@@ -4,13 +4,16 @@ in `market-sync sync` and in `market-sync status`."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from pathlib import Path
 
 import pytest
 
+from desktop.engine.gaps import describe_days, missing_history
 from desktop.engine.status import collect_status
 from shared.aws import AwsClients
+from shared.calendar import TradingCalendar
 from shared.devtools.motoserver import MotoServer
 from tests.desktop.coverage_world import (
     laptop_holds_what_the_instance_holds,
@@ -88,3 +91,16 @@ def test_a_superseded_dump_whose_days_no_applied_dump_covers_is_a_gap(
     assert report.exit_code == 4
     assert [str(d) for d in report.gaps] == ["2026-11-16", "2026-11-17"]
     assert "Gap: no dump covers trading day(s) 2026-11-16, 2026-11-17" in report.summary()
+
+
+# -- the day arithmetic, alone ---------------------------------------------------------------
+
+def test_missing_history_lists_at_most_ten_years_of_trading_days() -> None:
+    calendar = TradingCalendar.load()
+    covered = [(dt.date(2026, 11, 18), dt.date(2026, 11, 20))]
+
+    days = missing_history(calendar, covered, dt.date(202, 11, 20))  # a mistyped year
+
+    assert days[0] >= dt.date(2016, 11, 17) and days[-1] == dt.date(2026, 11, 17)
+    assert missing_history(calendar, covered, dt.date(2026, 11, 18)) == []
+    assert "trading days)" in describe_days(days)

@@ -26,6 +26,7 @@ from shared.manifest import (
     parse_manifest,
     part_file_name,
 )
+from shared.manifest_read import quote
 from shared.tables import MergeMode, QualifiedName
 
 SHA_A = "a" * 64
@@ -494,3 +495,44 @@ def test_part_outside_the_dump_range_is_refused() -> None:
     with pytest.raises(ManifestError, match=r"covers starts at 2025-10-20, before the dump's "
                        r"range 2025-10-22 … 2025-10-23"):
         parse_manifest(encode(doc))
+
+
+# -- format v2: coverage -----------------------------------------------------------------------
+
+def test_quote_cuts_a_long_value_to_200_characters() -> None:
+    text = quote("9" * 1_000_000)
+
+    assert len(text) < 240 and text.endswith("(1,000,002 characters)")
+
+
+def test_a_format_1_manifest_covers_exactly_the_days_of_its_parts() -> None:
+    doc = sample_doc()
+    doc["version"] = 1
+    for t in doc["tables"]:
+        for name in ("covers", "covers_null", "history_from"):
+            del t[name]
+        for p in t["parts"]:
+            del p["watermark_null"]
+
+    ticks = parse_manifest(encode(doc)).tables[0]
+
+    assert ticks.covers == ((dt.date(2025, 10, 20),) * 2, (dt.date(2025, 10, 21),) * 2)
+    assert not ticks.covers_null and ticks.history_from is None
+
+
+def test_empty_ranges_are_the_covered_days_no_part_stands_for() -> None:
+    ticks = sample_manifest().tables[0]
+    day = dt.date(2025, 10, 15)
+    wider = TableDump(ticks.name, ticks.columns, ticks.key, ticks.watermark, ticks.mode,
+                      ticks.parts, covers=((day, dt.date(2025, 10, 22)),))
+
+    assert wider.empty_ranges() == [(day, dt.date(2025, 10, 19)),
+                                    (dt.date(2025, 10, 22), dt.date(2025, 10, 22))]
+
+
+def test_the_null_watermark_part_has_its_own_file_and_ledger_key() -> None:
+    name = QualifiedName("my_schema", "ticks")
+    part = Part(part_file_name(name, None, null=True), None, 2, 9, SHA_A, SHA_B,
+                watermark_null=True)
+
+    assert part.file == "my_schema.ticks.null.copy.zst" and part.day_key == "(null)"
