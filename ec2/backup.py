@@ -312,13 +312,17 @@ class BackupAgent:
                         .format(day=day, wm=sql.Identifier(spec.watermark), t=ident))
             history_from: dt.date | None = cur.fetchone()[0]  # type: ignore[index]
             first = start if start is not None else min(history_from or today, today)
-            cur.execute(sql.SQL("SELECT DISTINCT {day} FROM {t} WHERE {day} >= {first} "
-                                "ORDER BY 1").format(day=day, t=ident,
-                                                     first=sql.Literal(first)))
-            days: list[dt.date] = [r[0] for r in cur.fetchall()]
-            cur.execute(sql.SQL("SELECT count(*) FROM {} WHERE {} IS NULL").format(
-                ident, sql.Identifier(spec.watermark)))
-            nulls = int(cur.fetchone()[0])  # type: ignore[index]
+            # One scan finds the days to dump and whether NULL watermarks exist (a NOT NULL
+            # column has none to look for).
+            wm_nullable = not any(c.name == spec.watermark and c.not_null for c in live)
+            nulls_too = sql.SQL(" OR {} IS NULL").format(sql.Identifier(spec.watermark)) \
+                if wm_nullable else sql.SQL("")
+            cur.execute(sql.SQL("SELECT DISTINCT {day} FROM {t} WHERE {day} >= {first}{nulls} "
+                                "ORDER BY 1").format(day=day, t=ident, first=sql.Literal(first),
+                                                     nulls=nulls_too))
+            found: list[dt.date | None] = [r[0] for r in cur.fetchall()]
+        days = [d for d in found if d is not None]
+        nulls = len(days) < len(found)
         # Days after today stay covered while the previous dump had rows there: a
         # mistyped future row that was corrected is then removed on the laptop too.
         carried = {p.day for p in (before.parts if before else ())
