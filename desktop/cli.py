@@ -15,6 +15,7 @@ from shared.logsetup import configure_cli_logging
 
 def build_parser() -> argparse.ArgumentParser:
     from desktop.commands import demo, instance, sync, tray
+    from desktop.system.installation import app_version
     from installer import cli as installer_cli
 
     parser = argparse.ArgumentParser(
@@ -26,6 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--config", metavar="PATH",
                         help="config file (default: $MARKET_SYNC_CONFIG, then the platform's "
                         "config folder/market-sync/config.toml)")
+    parser.add_argument("--version", action="version", version=f"market-sync {app_version()}")
     parser.add_argument("-v", "--verbose", action="count", default=0,
                         help="more log output (-vv for debug)")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")

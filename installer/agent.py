@@ -195,8 +195,10 @@ def deploy_agent(s3: S3Client, updater: InstanceUpdater | None, bucket: str,
                  wheel: Path | None = None, source: Path | None = None,
                  wheelhouse: Path | None = None,
                  fetch_wheels: Callable[[Path, Path], list[Path]] | None = None) -> DeployResult:
-    """Build (unless ``wheel`` is given), upload the wheel, its dependencies and the
-    instance's settings, and — with an instance — apply them (the bootstrap, via SSM)."""
+    """Build (unless ``wheel`` is given; see :func:`installer.agentwheel.agent_wheel`),
+    upload the wheel, its dependencies and the instance's settings, and — with an
+    instance — apply them (the bootstrap, via SSM)."""
+    from installer.agentwheel import agent_wheel, shipped_wheelhouse
     from installer.artifacts import (
         build_wheelhouse,
         dependency_wheels,
@@ -205,9 +207,10 @@ def deploy_agent(s3: S3Client, updater: InstanceUpdater | None, bucket: str,
     )
 
     with tempfile.TemporaryDirectory(prefix="market-sync-wheel-") as tmp:
-        built = wheel or build_wheel(source or source_root(), Path(tmp))
+        built = wheel or (build_wheel(source, Path(tmp)) if source else agent_wheel(Path(tmp)))
         key = wheel_key(built)
         upload_artifact(s3, bucket, key, built)
+        wheelhouse = wheelhouse or shipped_wheelhouse()
         wheels = (dependency_wheels(wheelhouse, built) if wheelhouse
                   else (fetch_wheels or build_wheelhouse)(built, Path(tmp) / "wheelhouse"))
         upload_wheelhouse(s3, bucket, wheels)

@@ -20,7 +20,8 @@ from typing import TYPE_CHECKING
 
 from ec2.instance.settings import DISTROS, Distro, InstanceSettings
 from installer import template as tpl
-from installer.agent import build_wheel, source_root, upload_artifact, wheel_key
+from installer.agent import build_wheel, upload_artifact, wheel_key
+from installer.agentwheel import agent_wheel, shipped_wheelhouse
 from installer.artifacts import (
     SecretText,
     build_wheelhouse,
@@ -332,7 +333,7 @@ class Provisioner:
         changed = False
         all_changes: list[ResourceChange] = []
         with tempfile.TemporaryDirectory(prefix="market-sync-") as tmp:
-            wheel = self.wheel or self.build(source_root(), Path(tmp))
+            wheel = self.wheel or agent_wheel(Path(tmp), self.build)
             key = wheel_key(wheel)
             has_instance = inputs.exists and "Instance" in self.deployer.physical_ids()
             if not has_instance:
@@ -348,7 +349,8 @@ class Provisioner:
             if inputs.app_upload is not None:
                 upload_artifact(s3, inputs.bucket, app_key(inputs.app_upload),
                                 inputs.app_upload)
-            wheels = (dependency_wheels(self.wheelhouse, wheel) if self.wheelhouse
+            wheelhouse = self.wheelhouse or shipped_wheelhouse()
+            wheels = (dependency_wheels(wheelhouse, wheel) if wheelhouse
                       else self.fetch_wheels(wheel, Path(tmp) / "wheelhouse"))
             sent = upload_wheelhouse(s3, inputs.bucket, wheels)
             progress(ProvisionProgress("artifacts", f"{len(wheels)} dependency wheel(s) under "

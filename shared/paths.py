@@ -37,6 +37,20 @@ class AppPaths:
         return self.cache_dir / "downloads"
 
 
+def is_frozen() -> bool:
+    """True in the packaged app (PyInstaller sets ``sys.frozen``)."""
+    import sys
+
+    return bool(getattr(sys, "frozen", False))
+
+
+def bundle_dir() -> Path:
+    """Where the packaged app's own files are (PyInstaller's ``sys._MEIPASS``)."""
+    import sys
+
+    return Path(getattr(sys, "_MEIPASS", Path(sys.executable).parent))
+
+
 def resolve_config_path(explicit: str | os.PathLike[str] | None) -> Path:
     """``--config`` wins, then ``$MARKET_SYNC_CONFIG``, then the platform default."""
     if explicit:

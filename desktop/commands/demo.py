@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -37,6 +38,10 @@ def _demo(args: argparse.Namespace) -> int:
     from desktop.demo.world import demo_world
     from shared.errors import MarketSyncError
 
+    if importlib.util.find_spec("shared.devtools") is None:  # the packaged app leaves it out
+        raise MarketSyncError("the demo is not part of the installed app (it runs moto and a "
+                              "throwaway PostgreSQL from the sources)",
+                              "run ./scripts/demo in a clone of market-sync")
     if not args.headless:
         problem = tray_available()  # before minutes of set-up, not after
         if problem:

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
+from desktop.system.installation import frozen_executable, is_frozen
 from shared.paths import write_atomically
 
 APP_NAME = "market-sync"
@@ -35,8 +36,8 @@ class Autostart(Protocol):
 
 def tray_command() -> list[str]:
     """How to start the tray: the installed ``market-sync`` script, else this Python."""
-    if getattr(sys, "frozen", False):  # a bundled app: the executable is the tray
-        return [sys.executable, "tray"]
+    if is_frozen():  # the packaged app: its (windowed, on Windows) executable is the tray
+        return [frozen_executable(gui=True), "tray"]
     script = shutil.which(APP_NAME)
     if script:
         return [script, "tray"]

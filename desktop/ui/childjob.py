@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from PySide6.QtCore import QObject, QProcess, QProcessEnvironment, QTimer, Slot
 
 from desktop.proc.protocol import CANCEL
+from desktop.system.installation import is_frozen
 from desktop.ui.jobs import BaseJob, JobFailure
 
 if TYPE_CHECKING:
@@ -48,8 +49,9 @@ class ChildJob(BaseJob):
         self.process.setProgram(self.argv[0])
         self.process.setArguments(list(self.argv[1:]))
         env = QProcessEnvironment.systemEnvironment()
-        paths = [p for p in (env.value("PYTHONPATH"),) if p]
-        env.insert("PYTHONPATH", os.pathsep.join([_ROOT, *paths]))
+        if not is_frozen():  # the packaged executable carries its own modules
+            paths = [p for p in (env.value("PYTHONPATH"),) if p]
+            env.insert("PYTHONPATH", os.pathsep.join([_ROOT, *paths]))
         env.insert("PYTHONUNBUFFERED", "1")
         self.process.setProcessEnvironment(env)
         self.process.readyReadStandardOutput.connect(self._read_stdout)

@@ -112,10 +112,11 @@ class _Task(QRunnable):
 
 
 def worker_command() -> tuple[str, ...]:
-    """This interpreter running the worker module (tests substitute their own)."""
-    import sys
+    """``python -m desktop.proc.worker``, or the packaged app's own executable with its
+    worker switch (tests substitute their own)."""
+    from desktop.system.installation import worker_command as command
 
-    return (sys.executable, "-m", "desktop.proc.worker")
+    return command()
 
 
 class Runner(QObject):
