@@ -22,7 +22,8 @@ from shared.manifest import Part
 
 logger = logging.getLogger(__name__)
 
-NEW_FLAG, LOCAL_COL, DIGEST_COL = "_market_sync_new", "_market_sync_local", "_market_sync_digest"
+AT_COL, LOCAL_COL, DIGEST_COL = "_market_sync_at", "_market_sync_local", "_market_sync_digest"
+SAME_DAY_COL = "_market_sync_same_day"
 
 
 class _NoDigest(Exception):
@@ -50,29 +51,34 @@ def merge_keyed(ctx: MergeContext, plan: TablePlan, part: Part, stage: sql.Ident
                         str(exc).splitlines()[0])
             _classify_exactly(conn, plan, part, stage, changes)
     conn.execute(sql.SQL("ANALYZE {}").format(changes))
+    # Every row of `changes` is looked up by key in the whole table: the join saw only the
+    # part's day, and a key that moved to another day is diverged, not new. The laptop's
+    # versions go to a table of their own, keyed by the row's place in `changes`, which
+    # thus holds exactly the table's columns: a 1,600-column table still fits.
+    laptop = sql.Identifier("_market_sync_laptop")
+    conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(laptop))
+    conn.execute(sql.SQL(
+        "CREATE TEMP TABLE {laptop} AS SELECT c.ctid AS {at}, to_jsonb(t.*) AS {local}, "
+        "{same_day} AS {same} FROM {changes} c JOIN {target} t ON {match}"
+    ).format(laptop=laptop, at=sql.Identifier(AT_COL), local=sql.Identifier(LOCAL_COL),
+             same_day=plan.in_range(part, "t"), same=sql.Identifier(SAME_DAY_COL),
+             changes=changes, target=plan.ident, match=plan.key_match("t", "c")))
+    row = conn.execute(sql.SQL(
+        "SELECT (SELECT count(*) FROM {}), count(*), count(*) FILTER (WHERE {}) FROM {}"
+    ).format(changes, sql.Identifier(SAME_DAY_COL), laptop)).fetchone()
+    assert row is not None
+    changed, diverged, diverged_in_day = int(row[0]), int(row[1]), int(row[2])
+    new = changed - diverged
     # The laptop rows of the part's day that no incoming key matched: the instance no
     # longer has them (counted first: on a day that only grew there are none to look for).
-    local_only = local_rows - part.rows + ctx.scalar(sql.SQL(
-        "SELECT count(*) FROM {} WHERE {}").format(changes, sql.Identifier(NEW_FLAG)))
-    # Every row of `changes` without the laptop's version yet (the new ones, and with the
-    # digest every diverged one) is looked up by key in the whole table: the join saw
-    # only the part's day, and a key that moved to another day is diverged, not new.
-    conn.execute(sql.SQL(
-        "UPDATE {changes} c SET {new} = false, {local} = to_jsonb(t.*) "
-        "FROM {target} t WHERE c.{local} IS NULL AND {match}"
-    ).format(changes=changes, new=sql.Identifier(NEW_FLAG), local=sql.Identifier(LOCAL_COL),
-             target=plan.ident, match=plan.key_match("t", "c")))
-    row = conn.execute(sql.SQL(
-        "SELECT count(*) FILTER (WHERE {new}), count(*) FILTER (WHERE NOT {new}) FROM {c}"
-    ).format(new=sql.Identifier(NEW_FLAG), c=changes)).fetchone()
-    assert row is not None
-    new, diverged = int(row[0]), int(row[1])
-    # The incoming row from its own columns only: `to_jsonb(c.*)` would also nest the
-    # laptop's version, and two versions of a big row can pass jsonb's 256 MB limit.
+    local_only = local_rows - part.rows + (changed - diverged_in_day)
+    # The incoming row from its own columns only (never with the laptop's version beside
+    # it in one jsonb: two versions of a big row can pass jsonb's 256 MB limit).
     incoming = sql.SQL("(SELECT to_jsonb(x) FROM (SELECT {}) x)").format(plan.cols("c"))
-    diverged_rows = sql.SQL("FROM {} c WHERE NOT c.{}").format(changes, sql.Identifier(NEW_FLAG))
+    diverged_rows = sql.SQL("FROM {} c JOIN {} l ON l.{} = c.ctid").format(
+        changes, laptop, sql.Identifier(AT_COL))
     if diverged:
-        triples = sql.SQL("SELECT {}, c.{}, {} {}").format(
+        triples = sql.SQL("SELECT {}, l.{}, {} {}").format(
             plan.key_json("c"), sql.Identifier(LOCAL_COL), incoming, diverged_rows)
         if ctx.policy is ConflictPolicy.ABORT:
             ctx.abort(plan, triples, diverged)
@@ -81,13 +87,16 @@ def merge_keyed(ctx: MergeContext, plan: TablePlan, part: Part, stage: sql.Ident
             assignments = sql.SQL(", ").join(
                 sql.SQL("{} = c.{}").format(sql.Identifier(col), sql.Identifier(col))
                 for col in plan.columns if col not in plan.key)
-            conn.execute(sql.SQL("UPDATE {} t SET {} {} AND {}").format(
+            conn.execute(sql.SQL("UPDATE {} t SET {} {} WHERE {}").format(
                 plan.ident, assignments, diverged_rows, plan.key_match("t", "c")))
     local_only = _local_only(ctx, plan, part, stage) if local_only > 0 else 0
     if new:
-        conn.execute(sql.SQL("INSERT INTO {} ({}) SELECT {} FROM {} c WHERE c.{}").format(
-            plan.ident, plan.cols(), plan.cols("c"), changes, sql.Identifier(NEW_FLAG)))
-    conn.execute(sql.SQL("DROP TABLE {}").format(changes))
+        conn.execute(sql.SQL(
+            "INSERT INTO {} ({}) SELECT {} FROM {} c "
+            "WHERE NOT EXISTS (SELECT 1 FROM {} l WHERE l.{} = c.ctid)").format(
+                plan.ident, plan.cols(), plan.cols("c"), changes, laptop,
+                sql.Identifier(AT_COL)))
+    conn.execute(sql.SQL("DROP TABLE {}, {}").format(changes, laptop))
     counts.new += new
     counts.diverged += diverged + local_only
     counts.unchanged += part.rows - new - diverged
@@ -99,14 +108,13 @@ def _classify_by_digest(conn: psycopg.Connection[tuple[object, ...]], plan: Tabl
     digest differs from the laptop's row of that key. The hash table holds only the
     laptop's keys and 8-byte digests, so a day of wide rows is never spilled to disk."""
     conn.execute(sql.SQL(
-        "CREATE TEMP TABLE {changes} AS "
-        "SELECT {scols}, {fk} IS NULL AS {new}, NULL::jsonb AS {local} "
+        "CREATE TEMP TABLE {changes} AS SELECT {scols} "
         "FROM {stage} s LEFT JOIN ("
         "  SELECT {keys}, {x_digest} AS {digest} "
         "  FROM {table} x WHERE {in_range}) t ON {match} "
         "WHERE {fk} IS NULL OR {s_digest} <> t.{digest}"
     ).format(changes=changes, scols=plan.cols("s"), fk=sql.Identifier("t", plan.key[0]),
-             new=sql.Identifier(NEW_FLAG), local=sql.Identifier(LOCAL_COL), stage=stage,
+             stage=stage,
              keys=sql.SQL(", ").join(sql.Identifier("x", k) for k in plan.key),
              x_digest=plan.digest("x"), digest=sql.Identifier(DIGEST_COL), table=plan.ident,
              in_range=plan.in_range(part, "x"), match=plan.key_match("s", "t"),
@@ -118,13 +126,10 @@ def _classify_exactly(conn: psycopg.Connection[tuple[object, ...]], plan: TableP
     """``changes`` by comparing whole rows: for column types PostgreSQL cannot hash."""
     first_key = sql.Identifier("t", plan.key[0])
     conn.execute(sql.SQL(
-        "CREATE TEMP TABLE {changes} AS "
-        "SELECT {scols}, {fk} IS NULL AS {new}, "
-        "CASE WHEN {fk} IS NULL THEN NULL ELSE to_jsonb(t.*) END AS {local} "
+        "CREATE TEMP TABLE {changes} AS SELECT {scols} "
         "FROM {stage} s LEFT JOIN {target} t ON {match} "
         "WHERE {fk} IS NULL OR ROW({s_cmp}) IS DISTINCT FROM ROW({t_cmp})"
     ).format(changes=changes, scols=plan.cols("s"), fk=first_key,
-             new=sql.Identifier(NEW_FLAG), local=sql.Identifier(LOCAL_COL),
              stage=stage, target=_day_rows(plan, part),
              match=plan.key_match("s", "t"),
              s_cmp=plan.comparable("s"), t_cmp=plan.comparable("t")))
