@@ -168,6 +168,11 @@ def derive_view(snapshot: StatusSnapshot | None, *, poll_error: str | None = Non
         if snapshot.gaps:
             attention.append("Gap: no dump covers " +
                              ", ".join(g.strftime("%a %d %b") for g in snapshot.gaps))
+        if snapshot.missing_history:
+            days = snapshot.missing_history
+            attention.append(f"History: no dump in S3 covers {days[0]:%d %b %Y} … "
+                             f"{days[-1]:%d %b %Y} ({len(days):,} trading days); "
+                             "backup --full on the instance sends them")
         attention.extend(snapshot.errors)
     if poll_error:
         attention.append(poll_error)

@@ -12,6 +12,7 @@ import pytest
 
 from desktop.engine.gaps import describe_days, missing_history
 from desktop.engine.status import collect_status
+from desktop.ui.viewmodel import derive_view
 from shared.aws import AwsClients
 from shared.calendar import TradingCalendar
 from shared.devtools.motoserver import MotoServer
@@ -60,6 +61,9 @@ def test_first_sync_after_the_oldest_dumps_expired_names_the_days_and_status_sho
                             clock=lambda: at_ist("2026-11-20", 18))
     assert [str(d) for d in status.missing_history] == ["2026-11-16", "2026-11-17"]
     assert "History    trading day(s) 2026-11-16, 2026-11-17" in status.summary()
+    tray = derive_view(status)  # what the tray's menu shows
+    assert "History: no dump in S3 covers 16 Nov 2026 … 17 Nov 2026 (2 trading days); " \
+        "backup --full on the instance sends them" in tray.attention
 
     world.backup(at_ist("2026-11-20", 18), full=True)
     code, out, _ = sync_cli(world, capsys)
