@@ -204,7 +204,27 @@ def _health(args: argparse.Namespace) -> int:
     return 0 if health.healthy else 1
 
 
+def _os_updates(args: argparse.Namespace) -> int:
+    from ec2 import osupdates
+
+    config, clients, imds = _agent_context(args)
+
+    def pin() -> str | None:
+        stack = imds.tag(osupdates.STACK_TAG)
+        return osupdates.read_pin(clients.ssm(), stack) if stack else None
+
+    plan = osupdates.plan_updates(osupdates.which, pin)
+    print(plan.describe)
+    osupdates.run_updates(plan)
+    return 0
+
+
 def _add_instance_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    updates = commands.add_parser(
+        "os-updates", help="install the operating system's security updates (AL2023: up to "
+        "the release pinned in SSM; Ubuntu/Debian: unattended-upgrades)")
+    updates.set_defaults(handler=_os_updates)
+
     guard = commands.add_parser(
         "guard", help="may the instance power off now? exit 0: yes (not needed, or it "
         "cannot tell: then it says why through SNS), 1: no (trading day, special session or "

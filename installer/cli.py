@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from ec2.instance.settings import Distro, InstanceSettings
     from installer.stack import ChangePlan
     from shared.aws import AwsClients
-    from shared.config import Config
+    from shared.config import AwsConfig, Config
     from shared.secrets import SecretStore
 
 Ask = Callable[[str], str]
@@ -28,8 +28,10 @@ def register(commands: argparse._SubParsersAction[Any]) -> None:
     p = commands.add_parser(
         "provision", help="create or update the whole AWS side (one CloudFormation stack)",
         description="Create or update the stack through a change set: shows the changes, "
-        "asks, applies them with live progress and writes the laptop config. Re-running is "
-        "safe.")
+        "asks, applies them with live progress, makes this laptop's operator key (into the "
+        "OS keyring) and writes the laptop config. Needs administrator credentials for this "
+        "run only (--profile, AWS_PROFILE or AWS_ACCESS_KEY_ID); they are never stored. "
+        "Re-running is safe.")
     _aws_options(p)
     p.add_argument("--email", help="where alarms go (default: the stack's current value)")
     p.add_argument("--ip", help="your public IPv4 address; only it may reach the app port")
@@ -38,8 +40,6 @@ def register(commands: argparse._SubParsersAction[Any]) -> None:
     p.add_argument("--instance-type", choices=tpl.INSTANCE_TYPES)
     p.add_argument("--retention-days", type=int, help="days a dump is kept in S3 (default 365)")
     p.add_argument("--app-port", type=int, default=None)
-    p.add_argument("--operator-user", action="store_true",
-                   help="make an IAM user for this laptop; its key goes to the OS keyring only")
     p.add_argument("--database", metavar="CONNINFO",
                    help="the laptop's PostgreSQL (libpq conninfo without password)")
     p.add_argument("--distro", choices=DISTROS, default=None,
@@ -90,7 +90,7 @@ def register(commands: argparse._SubParsersAction[Any]) -> None:
     d.set_defaults(handler=_deploy_agent)
 
     c = commands.add_parser("cost", help="estimated monthly cost, and this month's spend")
-    _aws_options(c)
+    _aws_options(c, admin=False)
     c.add_argument("--instance-type", choices=tpl.INSTANCE_TYPES, action="append",
                    help="estimate for this type (repeatable; default t3.small and t3.medium)")
     c.add_argument("--daily-mb", type=float, default=50.0,
@@ -107,11 +107,17 @@ def _wheelhouse_option(parser: argparse.ArgumentParser) -> None:
                         "x86_64, Python 3.11); default: fetched here with pip download")
 
 
-def _aws_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--stack", default="market-sync", help="stack name (default market-sync)")
+def _aws_options(parser: argparse.ArgumentParser, admin: bool = True) -> None:
+    parser.add_argument("--stack", default=None,
+                        help="stack name (default: the config's, else market-sync)")
     parser.add_argument("--region", help="AWS region (default: the config's, else ap-south-1)")
-    parser.add_argument("--profile", help="AWS profile (default: the config's, else the "
-                        "default credential chain)")
+    if admin:
+        parser.add_argument("--profile", help="administrator AWS profile for this run (else "
+                            "AWS_PROFILE or AWS_ACCESS_KEY_ID from the environment; never "
+                            "the laptop's operator key)")
+    else:
+        parser.add_argument("--profile", help="AWS profile (default: the laptop's operator key "
+                            "from the OS keyring)")
     parser.add_argument("--endpoint-url", help="another AWS endpoint (https, or 127.0.0.1)")
 
 
@@ -123,25 +129,36 @@ def _existing_config(args: argparse.Namespace) -> Config | None:
     return load_config(path) if path.exists() else None
 
 
-def _clients(args: argparse.Namespace, config: Config | None,
-             secrets: SecretStore | None = None) -> tuple[AwsClients, str | None]:
-    from shared.aws import AwsClients
+def _aws_config(args: argparse.Namespace, config: Config | None) -> AwsConfig:
     from shared.config import AwsConfig
 
     old = config.aws if config else None
-    profile = args.profile or (old.profile if old else None)
     endpoint = args.endpoint_url or (old.endpoint_url if old else None)
     if endpoint and not endpoint.startswith(("https://", "http://127.", "http://localhost")):
         raise UsageError(f"--endpoint-url {endpoint} is not https",
                          "only https endpoints are used, except on this machine")
-    aws = AwsConfig(region=args.region or (old.region if old else "ap-south-1"),
-                    bucket=old.bucket if old else "", profile=profile, endpoint_url=endpoint,
-                    instance_id=old.instance_id if old else None)
-    if profile is None and secrets is not None:
-        keys = secrets.aws_keys()
-        if keys is not None:
-            return AwsClients.with_keys(aws, keys), None
-    return AwsClients(aws), profile
+    return AwsConfig(region=args.region or (old.region if old else "ap-south-1"),
+                     bucket=old.bucket if old else "",
+                     profile=args.profile or (old.profile if old else None),
+                     endpoint_url=endpoint, prefix=old.prefix if old else "",
+                     instance_id=old.instance_id if old else None,
+                     stack=old.stack if old else None)
+
+
+def _stack(args: argparse.Namespace, config: Config | None) -> str:
+    """--stack, else the stack the laptop config names, else market-sync."""
+    return str(args.stack or (config.aws.stack if config and config.aws.stack else None)
+               or "market-sync")
+
+
+def _admin_clients(args: argparse.Namespace, config: Config | None,
+                   command: str) -> AwsClients:
+    """provision/teardown/deploy-agent: explicit administrator credentials, this run only."""
+    from shared.credentials import administrator_clients, announce
+
+    clients = administrator_clients(_aws_config(args, config), args.profile, command)
+    announce(clients)
+    return clients
 
 
 def _secrets(required: bool) -> SecretStore | None:
@@ -176,9 +193,10 @@ def _provision(args: argparse.Namespace, ask: Ask = _ask) -> int:
     token = (SecretText.from_file(args.app_source_token_file, "token")
              if args.app_source_token_file else None)
     config = _existing_config(args)
-    secrets = _secrets(required=args.operator_user)
-    clients, profile = _clients(args, config, secrets)
-    previous = StackDeployer(clients.cloudformation(), args.stack).state()
+    clients = _admin_clients(args, config, "provision")
+    secrets = _secrets(required=not (args.print_template or args.print_user_data))
+    stack = _stack(args, config)
+    previous = StackDeployer(clients.cloudformation(), stack).state()
     old = dict(previous.parameters) if previous else {}
     email = args.email or old.get("AlertEmail")
     ip = args.ip or (old["TraderCidr"] if "TraderCidr" in old else None)
@@ -192,12 +210,11 @@ def _provision(args: argparse.Namespace, ask: Ask = _ask) -> int:
     assert email and ip and source
     request = ProvisionRequest(
         alert_email=email, trader_ip=ip, app_source=source, region=clients.config.region,
-        stack_name=args.stack,
+        stack_name=stack, prefix=clients.config.prefix,
         instance_type=args.instance_type or old.get("InstanceType", tpl.DEFAULT_INSTANCE_TYPE),
         retention_days=args.retention_days or int(old.get("DumpRetentionDays",
                                                           tpl.DEFAULT_RETENTION_DAYS)),
         app_port=args.app_port or int(old.get("AppPort", 8000)),
-        create_operator_user=args.operator_user or old.get("CreateOperatorUser") == "true",
         database_conninfo=args.database,
         tables=config.tables if config else (),
         distro=_distro(args.distro or old.get("Distro", "al2023")),
@@ -205,8 +222,7 @@ def _provision(args: argparse.Namespace, ask: Ask = _ask) -> int:
         app_source_token=token,
         app_postgres_service=args.app_postgres_service, image_id=args.image_id)
     provisioner = Provisioner(clients, request, resolve_config_path(args.config),
-                              secrets=secrets, profile=profile, wheel=args.wheel,
-                              wheelhouse=args.wheelhouse)
+                              secrets=secrets, wheel=args.wheel, wheelhouse=args.wheelhouse)
     if args.print_user_data:
         sys.stdout.write(provisioner.render_user_data())
         return 0
@@ -241,7 +257,8 @@ def _provision(args: argparse.Namespace, ask: Ask = _ask) -> int:
           f"region {result.region}")
     print(f"config written to {result.config_path}")
     if result.operator_key_stored:
-        print(f"the access key of {result.operator_user} is in the OS keyring")
+        print(f"this laptop now acts as {result.operator_user}: its access key is in the OS "
+              "keyring; the administrator credentials of this run were not stored")
     if result.changed:
         print(f"AWS sent a confirmation e-mail to {email}: click its link to get alarms.")
     return 0
@@ -259,11 +276,12 @@ def _teardown(args: argparse.Namespace, ask: Ask = _ask) -> int:
     from installer.teardown import Teardown
 
     config = _existing_config(args)
-    clients, _ = _clients(args, config)
-    teardown = Teardown(clients, args.stack, secrets=_secrets(required=False))
+    clients = _admin_clients(args, config, "teardown")
+    stack = _stack(args, config)
+    teardown = Teardown(clients, stack, secrets=_secrets(required=False))
     bucket = teardown.bucket() or (config.aws.bucket if config and config.aws.bucket else None)
     if teardown.deployer.state() is None and not args.delete_data:
-        print(f"there is no stack {args.stack} in {clients.config.region}: nothing to delete")
+        print(f"there is no stack {stack} in {clients.config.region}: nothing to delete")
         return 0
     if args.delete_data:
         if not bucket:
@@ -274,7 +292,7 @@ def _teardown(args: argparse.Namespace, ask: Ask = _ask) -> int:
         if answer.strip() != bucket:
             print("the name did not match: nothing was deleted")
             return 1
-    elif not args.yes and ask(f"Delete the stack {args.stack} (instance, roles, alarms; the "
+    elif not args.yes and ask(f"Delete the stack {stack} (instance, roles, alarms; the "
                               f"bucket {bucket} and its dumps stay)? [y/N] ").strip().lower() \
             not in ("y", "yes"):
         print("nothing was deleted")
@@ -282,7 +300,7 @@ def _teardown(args: argparse.Namespace, ask: Ask = _ask) -> int:
     result = teardown.run(delete_data=args.delete_data, bucket=bucket,
                           on_event=lambda e: print(e.describe(), flush=True))
     if result.stack_deleted:
-        print(f"deleted the stack {args.stack}")
+        print(f"deleted the stack {stack}")
     if result.bucket_deleted:
         print(f"deleted the bucket {result.bucket} ({result.objects_deleted} object versions)")
     elif result.bucket:
@@ -301,13 +319,14 @@ def _deploy_agent(args: argparse.Namespace) -> int:
     from installer.stack import ProvisionError, StackDeployer
 
     config = _existing_config(args)
-    clients, _ = _clients(args, config)
-    state = StackDeployer(clients.cloudformation(), args.stack).state()
+    clients = _admin_clients(args, config, "deploy-agent")
+    stack = _stack(args, config)
+    state = StackDeployer(clients.cloudformation(), stack).state()
     if state is None:
-        raise ProvisionError(f"there is no stack {args.stack} in {clients.config.region}",
+        raise ProvisionError(f"there is no stack {stack} in {clients.config.region}",
                              "run `market-sync provision` first")
     params = state.parameters
-    outputs = Provisioner.outputs_of(clients, args.stack)
+    outputs = Provisioner.outputs_of(clients, stack)
     bucket = outputs.get("BucketName") or params["BucketName"]
     instance_id = outputs.get("InstanceId")
     if not args.upload_only and instance_id and not args.force:
@@ -320,7 +339,7 @@ def _deploy_agent(args: argparse.Namespace) -> int:
     def settings_for(key: str) -> InstanceSettings:
         return dataclasses.replace(
             current, agent_wheel_key=key, tables=config.tables if config else current.tables,
-            endpoint_url=clients.config.endpoint_url)
+            prefix=clients.config.prefix, endpoint_url=clients.config.endpoint_url)
 
     updater = None if args.upload_only else InstanceUpdater(clients.ssm())
     result = deploy_agent(clients.s3(), updater, bucket, settings_for, instance_id,
@@ -348,7 +367,11 @@ def _cost(args: argparse.Namespace) -> int:
     if not args.no_actual:
         config = _existing_config(args)
         try:
-            clients, _ = _clients(args, config)
+            from shared.credentials import announce, laptop_clients, secret_store
+
+            clients = laptop_clients(_aws_config(args, config), None if args.profile else
+                                     secret_store())
+            announce(clients)
             actual = month_to_date(clients.ce(), today)
             if actual is None:
                 note = "Cost Explorer is not allowed for these credentials (or not enabled)."

@@ -44,7 +44,15 @@ PUBLIC_IPV4_HOURLY_USD = 0.005
 CLOUDWATCH_ALARM_MONTH_USD = 0.10
 CLOUDWATCH_METRIC_MONTH_USD = 0.30
 CLOUDWATCH_LOGS_GB_USD = 0.50
+# T3 instances launch "unlimited": CPU above the baseline past the earned credits is billed
+# per vCPU-hour (https://aws.amazon.com/ec2/pricing/on-demand/#T2.2FT3.2FT4g_Unlimited_Mode_Pricing).
+T3_SURPLUS_VCPU_HOUR_USD = 0.05
+# AWS India (AISPL) adds 18 % GST to the bill of a trader in India.
+GST_RATE = 0.18
 USD_TO_INR = 84.0  # only for the rupee hint next to the dollar total
+# Each dump carries its own trading day and re-covers the previous one (the overlap that
+# catches late rows), so every day's rows are stored in two dumps.
+DUMP_COPIES_PER_DAY = 2
 
 ALARMS = 3  # status check, disk, backup missing
 CUSTOM_METRICS = 7  # BackupSucceeded + the CloudWatch agent's disk/mem/swap (two dimension sets)
@@ -64,6 +72,7 @@ class UsageAssumptions:
     volume_gb: int = ROOT_VOLUME_GB
     log_gb_month: float = 0.2
     requests_per_day: int = 200  # PUT + LIST + GET, instance and laptop together
+    surplus_vcpu_hours_per_day: float = 0.25  # T3 unlimited: bursts past the credits
 
 
 @dataclass(frozen=True)
@@ -88,7 +97,7 @@ class CostEstimate:
     def render(self) -> str:
         width = max(len(line.item) for line in self.lines)
         rows = [f"ESTIMATE for {self.instance_type} in ap-south-1 (list prices of {PRICE_DATE}, "
-                f"USD, before taxes and free tier):"]
+                f"USD, with {GST_RATE:.0%} GST, before the free tier):"]
         rows += [f"  {line.item:<{width}}  {line.usd:>7.2f}   {line.detail}"
                  for line in self.lines]
         rows.append(f"  {'total a month':<{width}}  {self.total_usd:>7.2f}   "
@@ -130,18 +139,24 @@ def estimate(instance_type: str, calendar: TradingCalendar, year: int,
     weekday_holidays = sum(1 for d in calendar.holidays if d.year == year and d.weekday() < 5)
     days_month = len(trading) / 12
     hours = (len(trading) * hours_per_trading_day() + weekday_holidays * HOLIDAY_BOOT_HOURS) / 12
-    stored_gb = usage.daily_dump_mb / 1000 * len(trading) * min(usage.retention_days, 3650) / 365
+    stored_gb = (usage.daily_dump_mb / 1000 * DUMP_COPIES_PER_DAY * len(trading)
+                 * min(usage.retention_days, 3650) / 365)
     downloaded_gb = usage.daily_dump_mb / 1000 * days_month
     requests = usage.requests_per_day * days_month
-    lines = (
+    surplus = usage.surplus_vcpu_hours_per_day * days_month
+    services = (
         CostLine("EC2 instance", f"{instance_type} × {hours:.0f} h at "
                  f"${EC2_HOURLY_USD[instance_type]}/h", hours * EC2_HOURLY_USD[instance_type]),
         CostLine("public IPv4", f"{hours:.0f} h at ${PUBLIC_IPV4_HOURLY_USD}/h (only while "
                  "running)", hours * PUBLIC_IPV4_HOURLY_USD),
         CostLine("EBS gp3 disk", f"{usage.volume_gb} GB at ${EBS_GP3_GB_MONTH_USD}/GB "
                  "(all month, also while stopped)", usage.volume_gb * EBS_GP3_GB_MONTH_USD),
+        CostLine("T3 unlimited credits", f"about {surplus:.0f} vCPU-hours above the baseline "
+                 f"at ${T3_SURPLUS_VCPU_HOUR_USD}/vCPU-h (bursts: backup, app start)",
+                 surplus * T3_SURPLUS_VCPU_HOUR_USD),
         CostLine("S3 storage", f"{stored_gb:.1f} GB of dumps kept {usage.retention_days} days "
-                 f"({usage.daily_dump_mb:.0f} MB a trading day)",
+                 f"({usage.daily_dump_mb:.0f} MB a trading day, each day in "
+                 f"{DUMP_COPIES_PER_DAY} dumps: the overlap)",
                  stored_gb * S3_STANDARD_GB_MONTH_USD),
         CostLine("S3 requests", f"about {requests:,.0f} a month",
                  requests / 2 / 1000 * (S3_PUT_PER_1000_USD + S3_GET_PER_1000_USD)),
@@ -152,9 +167,13 @@ def estimate(instance_type: str, calendar: TradingCalendar, year: int,
                  f"{usage.log_gb_month} GB logs (much of it in the free tier)",
                  ALARMS * CLOUDWATCH_ALARM_MONTH_USD + CUSTOM_METRICS
                  * CLOUDWATCH_METRIC_MONTH_USD + usage.log_gb_month * CLOUDWATCH_LOGS_GB_USD),
-        CostLine("SNS, Scheduler", "e-mails and schedule runs stay in the free tier", 0.0),
+        CostLine("SNS, Scheduler, Budgets", "e-mails, schedule runs and one budget stay in "
+                 "the free tier", 0.0),
     )
-    return CostEstimate(instance_type, year, days_month, hours, lines)
+    subtotal = sum(line.usd for line in services)
+    gst = CostLine(f"GST {GST_RATE:.0%}", "on all of the above (AWS India bills it)",
+                   subtotal * GST_RATE)
+    return CostEstimate(instance_type, year, days_month, hours, (*services, gst))
 
 
 @dataclass(frozen=True)

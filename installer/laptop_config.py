@@ -26,7 +26,7 @@ class LaptopAws:
     region: str
     bucket: str
     instance_id: str | None
-    profile: str | None  # None: keys from the OS keyring, or the default chain
+    stack: str  # the CloudFormation stack: names the SSM path of the app's secrets
     endpoint_url: str | None = None
 
 
@@ -36,9 +36,11 @@ def write_laptop_config(path: Path, aws: LaptopAws, conninfo: str | None = None)
     document = load_document(path, "market-sync on this laptop. `market-sync provision` "
                              "rewrites [aws]; the rest is yours.", hint)
     section = table(document, "aws", path, hint)
-    section["region"], section["bucket"] = aws.region, aws.bucket
-    for key, value in (("instance_id", aws.instance_id), ("profile", aws.profile),
-                       ("endpoint_url", aws.endpoint_url)):
+    section["region"], section["bucket"], section["stack"] = aws.region, aws.bucket, aws.stack
+    # no profile: the laptop acts as its operator key (OS keyring), never as the
+    # administrator who provisioned
+    section.pop("profile", None)
+    for key, value in (("instance_id", aws.instance_id), ("endpoint_url", aws.endpoint_url)):
         if value:
             section[key] = value
         else:

@@ -3,7 +3,11 @@
 Each document is plain data whose strings may hold CloudFormation ``${…}``
 references (``${AWS::AccountId}``, ``${BucketName}``, …). The template wraps
 every such string in ``Fn::Sub``; :func:`concrete` fills them with real values,
-which is what ``parliament`` and the golden tests read.
+which is what ``parliament``, the golden tests and :mod:`installer.iameval` read.
+
+Every S3 statement is scoped to the config's ``prefix`` (``""`` or ``"prod/"``):
+``<prefix>dumps/`` is the only place dumps live. SSM is scoped to the stack's own
+path ``/market-sync/<stack>/`` (docs/design-notes.md, "Who holds which power").
 """
 
 from __future__ import annotations
@@ -12,55 +16,80 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from shared.appsecrets import app_env_path, ssm_root
+
 Document = dict[str, Any]
 
 STACK_TAG = "market-sync:stack"  # on the instance: which stack it belongs to
 KEEP_RUNNING_TAG = "market-sync:keep-running-until"  # the tray's override (ec2/guard.py)
 METRIC_NAMESPACE = "MarketSync"
+LOG_GROUPS = "/market-sync/*"  # ec2/instance/configs.py: /market-sync/instance, …/app
 
 _BUCKET = "arn:${AWS::Partition}:s3:::${BucketName}"
 _INSTANCES = "arn:${AWS::Partition}:ec2:${AWS::Region}:${AWS::AccountId}:instance/*"
+_PARAMETERS = "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter"
 _THIS_STACKS_INSTANCE = {"StringEquals": {f"aws:ResourceTag/{STACK_TAG}": "${AWS::StackName}"}}
+_LOGS = "arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:log-group:" + LOG_GROUPS
+
+
+def dumps_prefix(prefix: str = "") -> str:
+    """The S3 key prefix of the dumps under the config's ``prefix``."""
+    return f"{prefix}dumps/"
 
 
 def _doc(*statements: Document) -> Document:
     return {"Version": "2012-10-17", "Statement": list(statements)}
 
 
-def instance_policy() -> Document:
-    """The instance role: write dumps, read what it needs to continue, never delete."""
+def _list_dumps(prefix: str) -> Document:
+    dumps = dumps_prefix(prefix)
+    return {"Sid": "ListDumps", "Effect": "Allow", "Action": "s3:ListBucket",
+            "Resource": _BUCKET,
+            "Condition": {"StringLike": {"s3:prefix": [dumps, f"{dumps}*"]}}}
+
+
+def instance_policy(prefix: str = "") -> Document:
+    """The instance role: write new dumps, read what it needs, never delete or overwrite.
+
+    Replaces AmazonSSMManagedInstanceCore (which reads every parameter in the region)
+    and CloudWatchAgentServerPolicy (metrics in any namespace, ec2:DescribeTags on *).
+    """
+    dumps = f"{_BUCKET}/{dumps_prefix(prefix)}*"
     return _doc(
         {"Sid": "WriteDumps", "Effect": "Allow",
-         "Action": ["s3:PutObject", "s3:AbortMultipartUpload"],
-         "Resource": f"{_BUCKET}/dumps/*"},
-        {"Sid": "ListDumps", "Effect": "Allow", "Action": "s3:ListBucket",
-         "Resource": _BUCKET,
-         "Condition": {"StringLike": {"s3:prefix": ["dumps/", "dumps/*"]}}},
-        {"Sid": "ReadManifests", "Effect": "Allow", "Action": "s3:GetObject",
-         "Resource": f"{_BUCKET}/dumps/*/manifest.json"},
+         "Action": ["s3:PutObject", "s3:AbortMultipartUpload"], "Resource": dumps},
+        _list_dumps(prefix),
+        # manifests, and the checksum of its own upload when a retry meets 412
+        {"Sid": "ReadDumps", "Effect": "Allow", "Action": "s3:GetObject", "Resource": dumps},
         {"Sid": "ReadArtifacts", "Effect": "Allow", "Action": "s3:GetObject",
          "Resource": f"{_BUCKET}/artifacts/*"},
+        {"Sid": "ReadStackParameters", "Effect": "Allow",
+         "Action": ["ssm:GetParameter", "ssm:GetParameters", "ssm:GetParametersByPath"],
+         "Resource": f"{_PARAMETERS}{ssm_root()}/*"},
         {"Sid": "NotifyTrader", "Effect": "Allow", "Action": "sns:Publish",
          "Resource": "${AlertTopic}"},
-        {"Sid": "BackupMetric", "Effect": "Allow", "Action": "cloudwatch:PutMetricData",
+        {"Sid": "Metrics", "Effect": "Allow", "Action": "cloudwatch:PutMetricData",
          "Resource": "*",
          "Condition": {"StringEquals": {"cloudwatch:namespace": METRIC_NAMESPACE}}},
-        {"Sid": "ReadOwnTags", "Effect": "Allow", "Action": "ec2:DescribeTags",
+        {"Sid": "Logs", "Effect": "Allow",
+         "Action": ["logs:CreateLogGroup", "logs:PutRetentionPolicy", "logs:CreateLogStream",
+                    "logs:DescribeLogStreams", "logs:PutLogEvents"],
+         "Resource": [_LOGS, f"{_LOGS}:log-stream:*"]},
+        # Session Manager and Run Command (deploy-agent): AWS's documented minimum for the
+        # agent (AWSCloud9SSMInstanceProfile + the ec2messages channel of Run Command).
+        {"Sid": "SsmAgentRegistration", "Effect": "Allow",
+         "Action": "ssm:UpdateInstanceInformation", "Resource": _INSTANCES},
+        {"Sid": "SsmAgentChannels", "Effect": "Allow",
+         "Action": ["ssmmessages:CreateControlChannel", "ssmmessages:CreateDataChannel",
+                    "ssmmessages:OpenControlChannel", "ssmmessages:OpenDataChannel",
+                    "ec2messages:AcknowledgeMessage", "ec2messages:DeleteMessage",
+                    "ec2messages:FailMessage", "ec2messages:GetEndpoint",
+                    "ec2messages:GetMessages", "ec2messages:SendReply"],
          "Resource": "*"},
         {"Sid": "SignalSetup", "Effect": "Allow", "Action": "cloudformation:SignalResource",
          "Resource": "arn:${AWS::Partition}:cloudformation:${AWS::Region}:${AWS::AccountId}"
                      ":stack/${AWS::StackName}/*"},
-        {"Sid": "LogRetention", "Effect": "Allow", "Action": "logs:PutRetentionPolicy",
-         "Resource": "arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}"
-                     ":log-group:/market-sync/*"},
     )
-
-
-# AWS's own managed policies the instance role also carries (not ours to lint):
-INSTANCE_MANAGED_POLICIES = (
-    "arn:${AWS::Partition}:iam::aws:policy/AmazonSSMManagedInstanceCore",
-    "arn:${AWS::Partition}:iam::aws:policy/CloudWatchAgentServerPolicy",
-)
 
 
 def scheduler_policy() -> Document:
@@ -72,8 +101,9 @@ def scheduler_policy() -> Document:
     )
 
 
-def operator_policy() -> Document:
-    """The laptop: see the instance, start/stop it, set its override tag, fetch dumps."""
+def operator_policy(prefix: str = "") -> Document:
+    """The laptop: see the instance, start/stop it, set its override tag, fetch dumps,
+    write (never read) the app's secrets."""
     return _doc(
         {"Sid": "SeeInstances", "Effect": "Allow",
          "Action": ["ec2:DescribeInstances", "ec2:DescribeInstanceStatus"],
@@ -81,18 +111,24 @@ def operator_policy() -> Document:
         {"Sid": "StartStopTheInstance", "Effect": "Allow",
          "Action": ["ec2:StartInstances", "ec2:StopInstances"],
          "Resource": _INSTANCES, "Condition": _THIS_STACKS_INSTANCE},
-        {"Sid": "KeepRunningOverride", "Effect": "Allow",
-         "Action": ["ec2:CreateTags", "ec2:DeleteTags"],
+        # CreateTags only (no DeleteTags: DeleteTags without Tags deletes every tag), and
+        # only with tag keys present: ForAllValues alone is true for a request with none.
+        {"Sid": "KeepRunningOverride", "Effect": "Allow", "Action": "ec2:CreateTags",
          "Resource": _INSTANCES,
          "Condition": {
              "StringEquals": {f"aws:ResourceTag/{STACK_TAG}": "${AWS::StackName}"},
              "ForAllValues:StringEquals": {"aws:TagKeys": [KEEP_RUNNING_TAG]},
+             "Null": {"aws:TagKeys": "false"},
          }},
-        {"Sid": "ListDumps", "Effect": "Allow", "Action": "s3:ListBucket",
-         "Resource": _BUCKET,
-         "Condition": {"StringLike": {"s3:prefix": ["dumps/", "dumps/*"]}}},
+        _list_dumps(prefix),
         {"Sid": "ReadDumps", "Effect": "Allow", "Action": "s3:GetObject",
-         "Resource": f"{_BUCKET}/dumps/*"},
+         "Resource": f"{_BUCKET}/{dumps_prefix(prefix)}*"},
+        {"Sid": "WriteAppSecrets", "Effect": "Allow",
+         "Action": ["ssm:PutParameter", "ssm:DeleteParameter"],
+         "Resource": f"{_PARAMETERS}{app_env_path()}/*"},
+        # names only (DescribeParameters has no resource-level permission, returns no values)
+        {"Sid": "ListAppSecretNames", "Effect": "Allow", "Action": "ssm:DescribeParameters",
+         "Resource": "*"},
     )
 
 
@@ -105,12 +141,24 @@ def service_trust(service: str, *, same_account: bool = True) -> Document:
     return _doc(statement)
 
 
-def bucket_policy() -> Document:
-    """Deny every request to the bucket that does not use TLS."""
+def bucket_policy(prefix: str = "") -> Document:
+    """TLS only; dumps are write-once (conditional writes); no SSE-C uploads."""
+    dumps = f"{_BUCKET}/{dumps_prefix(prefix)}*"
     return _doc(
         {"Sid": "DenyInsecureTransport", "Effect": "Deny", "Principal": "*",
          "Action": "s3:*", "Resource": [_BUCKET, f"{_BUCKET}/*"],
          "Condition": {"Bool": {"aws:SecureTransport": "false"}}},
+        # PutObject, CompleteMultipartUpload and CopyObject must carry If-None-Match: an
+        # existing dump or manifest can never be replaced. CreateMultipartUpload and
+        # UploadPart (ObjectCreationOperation false) take no conditional header.
+        {"Sid": "DumpsAreWriteOnce", "Effect": "Deny", "Principal": "*",
+         "Action": "s3:PutObject", "Resource": dumps,
+         "Condition": {"Null": {"s3:if-none-match": "true"},
+                       "Bool": {"s3:ObjectCreationOperation": "true"}}},
+        {"Sid": "DenyCustomerProvidedKeys", "Effect": "Deny", "Principal": "*",
+         "Action": "s3:PutObject", "Resource": f"{_BUCKET}/*",
+         "Condition": {"Null": {"s3:x-amz-server-side-encryption-customer-algorithm":
+                                "false"}}},
     )
 
 

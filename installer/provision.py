@@ -32,6 +32,12 @@ from installer.artifacts import (
     upload_wheelhouse,
 )
 from installer.laptop_config import LaptopAws, write_laptop_config
+from installer.powers import (
+    Step,
+    operator_key,
+    pin_os_release,
+    put_budget,
+)
 from installer.stack import ChangePlan, ProvisionError, ResourceChange, StackDeployer, StackEvent
 from shared.aws import AwsClients, aws_error
 from shared.config import has_password
@@ -59,7 +65,6 @@ class ProvisionRequest:
     instance_type: str = tpl.DEFAULT_INSTANCE_TYPE
     retention_days: int = tpl.DEFAULT_RETENTION_DAYS
     app_port: int = 8000
-    create_operator_user: bool = False
     database_conninfo: str | None = None  # the laptop's PostgreSQL
     tables: tuple[TableSpec, ...] = ()  # the trader's [[tables]], for the agent
     distro: Distro = "al2023"
@@ -69,11 +74,13 @@ class ProvisionRequest:
     app_source_token: SecretText | None = None  # a private git app source's deploy token: SSM
     app_postgres_service: str | None = None  # its compose service; None: detected
     image_id: str | None = None  # this AMI instead of the distro's newest (a new instance only)
+    prefix: str = ""  # the laptop config's [aws] prefix: dumps live under <prefix>dumps/
 
     def validate(self) -> None:
         if not _EMAIL.match(self.alert_email):
             raise UsageError(f"{self.alert_email!r} is not an e-mail address")
         trader_cidr(self.trader_ip)
+        check_app_source(self.app_source)
         if not _STACK.match(self.stack_name):
             raise UsageError(f"{self.stack_name!r} is not a stack name",
                              "letters, digits and dashes, starting with a letter")
@@ -90,6 +97,19 @@ class ProvisionRequest:
         if self.app_database is not None and has_password(self.app_database):
             raise UsageError("--app-database contains a password",
                              "remove it; pass the password with --app-database-password-file")
+
+
+def check_app_source(source: str) -> None:
+    """A URL with credentials in it would land in a stack parameter, a tag, .git/config
+    and logs: refused, with where the token goes instead."""
+    import urllib.parse
+
+    text = source.strip()
+    if text.startswith(("https://", "s3://")) and "@" in urllib.parse.urlsplit(text).netloc:
+        raise UsageError("the app source URL carries credentials",
+                         "give the URL without them and the deploy token with "
+                         "--app-source-token-file: it is kept in SSM (SecureString), never "
+                         "in the URL, the stack, the instance's tags or a log")
 
 
 def trader_cidr(ip: str) -> str:
@@ -110,7 +130,8 @@ def trader_cidr(ip: str) -> str:
 class ProvisionProgress:
     """One step of provisioning, for the CLI's lines and the wizard's log."""
 
-    phase: str  # account | plan | changes | apply | event | artifacts | config | keyring | done
+    phase: str  # account | plan | changes | apply | event | artifacts | config | keyring |
+    #             secrets | budget | os | done
     message: str
     event: StackEvent | None = None
     changes: tuple[ResourceChange, ...] = ()
@@ -169,17 +190,17 @@ class Provisioner:
     """Create or update the stack, upload the agent, write the laptop config."""
 
     def __init__(self, clients: AwsClients, request: ProvisionRequest, config_path: Path, *,
-                 secrets: SecretStore | None = None, profile: str | None = None,
-                 wheel: Path | None = None, wheelhouse: Path | None = None,
-                 poll_seconds: float = 5.0,
+                 secrets: SecretStore | None, wheel: Path | None = None,
+                 wheelhouse: Path | None = None, poll_seconds: float = 5.0,
                  build: Callable[[Path, Path], Path] = build_wheel,
                  fetch_wheels: Callable[[Path, Path], list[Path]] = build_wheelhouse) -> None:
+        """``clients`` act as the administrator for this run only (never stored);
+        ``secrets`` is the OS keyring that receives the laptop's operator key."""
         request.validate()
         self.clients = clients
         self.request = request
         self.config_path = config_path
         self.secrets = secrets
-        self.profile = profile
         self.wheel = wheel
         self.wheelhouse = wheelhouse
         self.build = build
@@ -273,7 +294,6 @@ class Provisioner:
             "TraderCidr": trader_cidr(req.trader_ip), "AlertEmail": req.alert_email,
             "DumpRetentionDays": str(req.retention_days), "BucketName": bucket,
             "TopicName": topic, "VpcId": vpc, "AppPort": str(req.app_port),
-            "CreateOperatorUser": "true" if req.create_operator_user else "false",
         }
         return _Inputs(
             account=account, exists=names.exists, previous=previous, bucket=bucket,
@@ -285,7 +305,7 @@ class Provisioner:
         """What the instance gets from this request (user-data and settings bundle)."""
         req = self.request
         settings = InstanceSettings(
-            region=req.region, bucket=bucket, prefix="", agent_wheel_key=key,
+            region=req.region, bucket=bucket, prefix=req.prefix, agent_wheel_key=key,
             app_source=app_source, sns_topic_arn=topic_arn, distro=req.distro,
             app_port=req.app_port, tables=req.tables, stack_name=req.stack_name,
             endpoint_url=self.clients.config.endpoint_url,
@@ -299,7 +319,8 @@ class Provisioner:
 
         req = self.request
         settings = self.settings(inputs.bucket, inputs.topic_arn, inputs.app_source, key)
-        template = tpl.build_template(render_user_data(settings.boot()), req.distro)
+        template = tpl.build_template(render_user_data(settings.boot()), req.distro,
+                                      prefix=req.prefix)
         parameters = {**inputs.base, "InstanceType": req.instance_type,
                       "ImageId": self._image(inputs.previous), "SubnetId": inputs.subnet,
                       "AppSource": inputs.app_source, "AgentWheelKey": key,
@@ -327,6 +348,10 @@ class Provisioner:
 
     def run(self, progress: Progress = _quiet, confirm: Confirm = _yes) -> ProvisionResult:
         req = self.request
+        if self.secrets is None:  # before anything changes: the operator key needs a home
+            raise ProvisionError("there is no OS keyring to keep this laptop's operator key in",
+                                 "install or unlock one (GNOME Keyring, KWallet, Keychain, "
+                                 "Windows Credential Manager), then run this again")
         inputs = self._inputs()
         progress(ProvisionProgress("account", f"AWS account {inputs.account.account_id}, "
                                    f"region {req.region}, stack {req.stack_name}"))
@@ -339,7 +364,8 @@ class Provisioner:
             if not has_instance:
                 progress(ProvisionProgress("plan", "first pass: bucket, topic, roles, "
                                            "security group"))
-                first = self._apply(tpl.build_template(None), inputs.base, progress, confirm)
+                first = self._apply(tpl.build_template(None, prefix=req.prefix), inputs.base,
+                                    progress, confirm)
                 changed |= first is not None
                 all_changes += first or []
             s3 = self.clients.s3()
@@ -381,20 +407,29 @@ class Provisioner:
 
         outputs = self.outputs()
         operator_user = outputs.get("OperatorUserName")
-        stored = self._operator_key(operator_user, progress) if operator_user else False
+        if not operator_user:
+            raise ProvisionError("the stack has no operator user for this laptop",
+                                 "run `market-sync provision` again")
+        assert self.secrets is not None
+        self._report(progress, operator_key(self.clients, self.secrets, operator_user))
+        self._report(progress, put_budget(self.clients, req, inputs.account.account_id))
+        if req.distro == "al2023":  # Debian/Ubuntu: unattended-upgrades needs no pin
+            from installer.images import current_image
+
+            newest = current_image(self.clients.ssm(), self.clients.ec2(), "al2023", req.region)
+            self._report(progress, pin_os_release(self.clients, req.stack_name, newest))
         bucket = outputs.get("BucketName", inputs.bucket)
         config = write_laptop_config(
             self.config_path,
             LaptopAws(region=req.region, bucket=bucket, instance_id=outputs.get("InstanceId"),
-                      profile=None if stored else self.profile,
-                      endpoint_url=self.clients.config.endpoint_url),
+                      stack=req.stack_name, endpoint_url=self.clients.config.endpoint_url),
             req.database_conninfo)
         progress(ProvisionProgress("config", f"wrote {config}"))
         result = ProvisionResult(
             stack_name=req.stack_name, region=req.region, bucket=bucket,
             instance_id=outputs.get("InstanceId"),
             topic_arn=outputs.get("AlertTopicArn", inputs.topic_arn), config_path=config,
-            changed=changed, operator_user=operator_user, operator_key_stored=stored,
+            changed=changed, operator_user=operator_user, operator_key_stored=True,
             changes=tuple(all_changes))
         progress(ProvisionProgress("done", "the stack is ready" if changed
                                    else "the stack is up to date: nothing changed"))
@@ -427,6 +462,10 @@ class Provisioner:
         self.deployer.execute(plan, on_event)
         return list(plan.changes)
 
+    @staticmethod
+    def _report(progress: Progress, step: Step) -> None:
+        progress(ProvisionProgress(step.phase, step.message))
+
     def outputs(self) -> dict[str, str]:
         return self.outputs_of(self.clients, self.request.stack_name)
 
@@ -447,31 +486,6 @@ class Provisioner:
             if output not in outputs and logical in ids:
                 outputs[output] = ids[logical]
         return outputs
-
-    def _operator_key(self, user: str, progress: Progress) -> bool:
-        """Make the laptop user's access key and put it straight into the keyring."""
-        if self.secrets is None:
-            raise ProvisionError("there is no keyring to keep the laptop's access key in",
-                                 "run without the operator user, or unlock a keyring")
-        from botocore.exceptions import BotoCoreError, ClientError
-
-        from shared.secrets import AwsKeys
-
-        existing = self.secrets.aws_keys()
-        iam = self.clients.iam()
-        try:
-            listed = iam.list_access_keys(UserName=user)["AccessKeyMetadata"]
-            if existing and any(k["AccessKeyId"] == existing.access_key_id for k in listed):
-                progress(ProvisionProgress("keyring", f"the key of {user} is already in the "
-                                           "keyring"))
-                return True
-            created = iam.create_access_key(UserName=user)["AccessKey"]
-        except (BotoCoreError, ClientError) as exc:
-            raise aws_error(exc, f"make an access key for {user}") from None
-        self.secrets.set_aws_keys(AwsKeys(created["AccessKeyId"], created["SecretAccessKey"]))
-        progress(ProvisionProgress("keyring", f"made an access key for {user} and stored it "
-                                   "in the OS keyring"))
-        return True
 
 
 def bucket_name(stack: str, account_id: str, region: str) -> str:

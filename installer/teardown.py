@@ -57,10 +57,22 @@ class Teardown:
             if user:
                 self._delete_access_keys(user)
             self.deployer.delete(on_event)
+            self._delete_budget()
         deleted = 0
         if delete_data and bucket:
             deleted = empty_and_delete_bucket(self.clients, bucket)
         return TeardownResult(state is not None, bucket, bool(delete_data and bucket), deleted)
+
+    def _delete_budget(self) -> None:
+        from installer.budget import BudgetPlan, Budgets
+
+        try:
+            account = self.clients.sts().get_caller_identity()["Account"]
+        except Exception as exc:
+            raise aws_error(exc, "find out which AWS account this is") from None
+        name = BudgetPlan.for_stack(self.stack_name, 0, "").name
+        if Budgets(self.clients.budgets(), account).delete(name):
+            logger.info("deleted the budget %s", name)
 
     def _delete_access_keys(self, user: str) -> None:
         """CloudFormation cannot delete a user that still has access keys."""

@@ -10,6 +10,7 @@ each with its reason; ``docs/checkov-skips.md`` lists the same reasons.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from typing import Any
 
@@ -29,6 +30,7 @@ BACKUP_MISSING_DAYS = 4  # a long weekend plus a holiday is 3 days without a bac
 ROOT_DEVICE = {"al2023": "/dev/xvda", "ubuntu2204": "/dev/sda1", "debian12": "/dev/xvda"}
 SETUP_TIMEOUT = "PT45M"  # CreationPolicy: the first-boot setup signals within this (ISO 8601)
 TEMPLATE_BODY_LIMIT = 51_200  # CloudFormation's limit on a template passed inline
+NIGHTLY_STOP = dt.time(23, 30)  # IST: the second safety stop, every night
 
 CHECKOV_SKIPS: dict[str, list[tuple[str, str]]] = {
     "DataBucket": [
@@ -54,8 +56,8 @@ def _ref(name: str) -> dict[str, str]:
 
 INSTANCE_PARAMETERS = ("ImageId", "InstanceType", "SubnetId", "AppSource", "AgentWheelKey",
                        "Distro")
-_INSTANCE_RESOURCES = ("Instance", "StartSchedule", "SafetyStopSchedule", "StatusCheckAlarm",
-                       "DiskAlarm", "BackupMissingAlarm")
+_INSTANCE_RESOURCES = ("Instance", "StartSchedule", "SafetyStopSchedule", "NightlyStopSchedule",
+                       "StatusCheckAlarm", "DiskAlarm", "BackupMissingAlarm")
 
 
 def _parameters() -> dict[str, Any]:
@@ -90,9 +92,11 @@ def _parameters() -> dict[str, Any]:
         },
         "AppSource": {
             "Type": "String",
-            "AllowedPattern": r"^(s3|https)://\S+$",
+            # no user:password@ (a private repository's token lives in SSM, never in the URL)
+            "AllowedPattern": r"^(s3|https)://[^@\s]+$",
+            "ConstraintDescription": "s3://… or https://… without credentials in it",
             "Description": "Where the market app comes from: s3://…/app.tar.gz or an https git "
-                           "URL",
+                           "URL (a deploy token goes to SSM, never into this URL)",
         },
         "AgentWheelKey": {
             "Type": "String",
@@ -125,15 +129,10 @@ def _parameters() -> dict[str, Any]:
             "Type": "Number", "Default": 8000, "MinValue": 1024, "MaxValue": 65535,
             "Description": "TCP port of the market app",
         },
-        "CreateOperatorUser": {
-            "Type": "String", "Default": "false", "AllowedValues": ["true", "false"],
-            "Description": "Make an IAM user for the laptop with the operator policy (its key "
-                           "is made by the installer and goes to the OS keyring only)",
-        },
     }
 
 
-def _bucket() -> dict[str, Any]:
+def _bucket(prefix: str) -> dict[str, Any]:
     return {
         "Type": "AWS::S3::Bucket",
         "DeletionPolicy": "Retain",
@@ -141,14 +140,16 @@ def _bucket() -> dict[str, Any]:
         "Properties": {
             "BucketName": _ref("BucketName"),
             "BucketEncryption": {"ServerSideEncryptionConfiguration": [
-                {"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]},
+                {"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"},
+                 "BlockedEncryptionTypes": {"EncryptionType": ["SSE-C"]}}]},
             "PublicAccessBlockConfiguration": {
                 "BlockPublicAcls": True, "BlockPublicPolicy": True,
                 "IgnorePublicAcls": True, "RestrictPublicBuckets": True},
             "OwnershipControls": {"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]},
             "VersioningConfiguration": {"Status": "Enabled"},
             "LifecycleConfiguration": {"Rules": [
-                {"Id": "ExpireOldDumps", "Status": "Enabled", "Prefix": "dumps/",
+                {"Id": "ExpireOldDumps", "Status": "Enabled",
+                 "Prefix": policies.dumps_prefix(prefix),
                  "ExpirationInDays": _ref("DumpRetentionDays")},
                 {"Id": "ExpireNoncurrentVersions", "Status": "Enabled",
                  "NoncurrentVersionExpiration": {"NoncurrentDays": NONCURRENT_VERSION_DAYS},
@@ -162,12 +163,12 @@ def _bucket() -> dict[str, Any]:
     }
 
 
-def _schedule(description: str, action: str, hour: int, minute: int) -> dict[str, Any]:
+def _schedule(description: str, action: str, at: dt.time, days: str) -> dict[str, Any]:
     return {
         "Type": "AWS::Scheduler::Schedule",
         "Properties": {
             "Description": description,
-            "ScheduleExpression": f"cron({minute} {hour} ? * MON-FRI *)",
+            "ScheduleExpression": f"cron({at.minute} {at.hour} ? * {days} *)",
             "ScheduleExpressionTimezone": TIMEZONE,
             "FlexibleTimeWindow": {"Mode": "OFF"},
             "State": "ENABLED",
@@ -198,14 +199,14 @@ def _instance_dimension() -> list[dict[str, Any]]:
     return [{"Name": "InstanceId", "Value": _ref("Instance")}]
 
 
-def _resources(user_data: str, distro: str) -> dict[str, Any]:
+def _resources(user_data: str, distro: str, prefix: str) -> dict[str, Any]:
     start, stop = SCHEDULE.instance_start, SCHEDULE.safety_stop
     return {
-        "DataBucket": _bucket(),
+        "DataBucket": _bucket(prefix),
         "DataBucketPolicy": {
             "Type": "AWS::S3::BucketPolicy",
             "Properties": {"Bucket": _ref("DataBucket"),
-                           "PolicyDocument": policies.with_sub(policies.bucket_policy())},
+                           "PolicyDocument": policies.with_sub(policies.bucket_policy(prefix))},
         },
         "AlertTopic": {
             "Type": "AWS::SNS::Topic",
@@ -220,12 +221,13 @@ def _resources(user_data: str, distro: str) -> dict[str, Any]:
         "InstanceRole": {
             "Type": "AWS::IAM::Role",
             "Properties": {
-                "Description": "market-sync instance: write dumps, read artifacts, never delete",
+                "Description": "market-sync instance: write new dumps, read its stack's "
+                               "parameters, never delete or overwrite",
                 "AssumeRolePolicyDocument": policies.service_trust(
                     "ec2.amazonaws.com", same_account=False),
-                "ManagedPolicyArns": [_sub(arn) for arn in policies.INSTANCE_MANAGED_POLICIES],
                 "Policies": [{"PolicyName": "market-sync-instance",
-                              "PolicyDocument": policies.with_sub(policies.instance_policy())}],
+                              "PolicyDocument": policies.with_sub(
+                                  policies.instance_policy(prefix))}],
             },
         },
         "InstanceProfile": {
@@ -294,10 +296,15 @@ def _resources(user_data: str, distro: str) -> dict[str, Any]:
         "StartSchedule": _schedule(
             f"Start the market-sync instance at {start:%H:%M} IST, Monday to Friday (the "
             "instance powers itself off again on exchange holidays)",
-            "startInstances", start.hour, start.minute),
+            "startInstances", start, "MON-FRI"),
         "SafetyStopSchedule": _schedule(
-            f"Safety net: stop the market-sync instance at {stop:%H:%M} IST, Monday to Friday",
-            "stopInstances", stop.hour, stop.minute),
+            f"Safety net: stop the market-sync instance at {stop:%H:%M} IST, every day "
+            "(also weekends: a start by hand is not forgotten)",
+            "stopInstances", stop, "*"),
+        "NightlyStopSchedule": _schedule(
+            f"Second safety net: stop the market-sync instance at {NIGHTLY_STOP:%H:%M} IST, "
+            "every night (a keep-running override ends by then)",
+            "stopInstances", NIGHTLY_STOP, "*"),
         "StatusCheckAlarm": _alarm(
             "market-sync: the instance failed its EC2 status checks",
             Namespace="AWS/EC2", MetricName="StatusCheckFailed",
@@ -321,18 +328,16 @@ def _resources(user_data: str, distro: str) -> dict[str, Any]:
             "Type": "AWS::IAM::ManagedPolicy",
             "Properties": {
                 "Description": "market-sync on the laptop: see, start and stop the instance, "
-                               "set its keep-running tag, download dumps",
-                "PolicyDocument": policies.with_sub(policies.operator_policy()),
+                               "set its keep-running tag, download dumps, write app secrets",
+                "PolicyDocument": policies.with_sub(policies.operator_policy(prefix)),
             },
         },
         "OperatorGroup": {
             "Type": "AWS::IAM::Group",
-            "Condition": "WithOperatorUser",
             "Properties": {"ManagedPolicyArns": [_ref("OperatorPolicy")]},
         },
         "OperatorUser": {
             "Type": "AWS::IAM::User",
-            "Condition": "WithOperatorUser",
             "Properties": {"Groups": [_ref("OperatorGroup")],
                            "Tags": [{"Key": policies.STACK_TAG,
                                      "Value": _ref("AWS::StackName")}]},
@@ -348,20 +353,21 @@ def _outputs() -> dict[str, Any]:
         "AlertTopicArn": {"Description": "SNS topic of the alarms", "Value": _ref("AlertTopic")},
         "OperatorPolicyArn": {"Description": "Managed policy for the laptop",
                               "Value": _ref("OperatorPolicy")},
-        "OperatorUserName": {"Condition": "WithOperatorUser",
-                             "Description": "IAM user of the laptop (its key is in the keyring)",
+        "OperatorUserName": {"Description": "IAM user of the laptop (its key is in the keyring)",
                              "Value": _ref("OperatorUser")},
     }
 
 
-def build_template(user_data: str | None, distro: str = "al2023") -> Template:
-    """The whole template for an instance booting ``user_data``.
+def build_template(user_data: str | None, distro: str = "al2023", *,
+                   prefix: str = "") -> Template:
+    """The whole template for an instance booting ``user_data``; every S3 statement and
+    the dumps' lifecycle rule under the config's ``prefix``.
 
     ``user_data=None`` is the first pass of a new stack: everything but the instance
     (and what watches or schedules it), so the agent wheel can be put into the new
     bucket before the instance first boots and fetches it.
     """
-    resources = _resources(user_data or "", distro)
+    resources = _resources(user_data or "", distro, prefix)
     outputs = _outputs()
     if user_data is None:
         for logical_id in _INSTANCE_RESOURCES:
@@ -379,9 +385,6 @@ def build_template(user_data: str | None, distro: str = "al2023") -> Template:
         "Description": "market-sync: the S3 bucket, the collector instance, its schedules, "
                        "alarms and least-privilege roles (one stack; made by market-sync)",
         "Parameters": parameters,
-        "Conditions": {
-            "WithOperatorUser": {"Fn::Equals": [_ref("CreateOperatorUser"), "true"]},
-        },
         "Resources": resources,
         "Outputs": outputs,
     }

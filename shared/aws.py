@@ -26,7 +26,14 @@ if TYPE_CHECKING:
     from mypy_boto3_ssm import SSMClient
     from mypy_boto3_sts import STSClient
 
+    from shared.credentials import Identity
     from shared.secrets import AwsKeys
+
+# AccessDenied in the words of each service (S3's HEAD answers a bare 403).
+DENIED_CODES = frozenset({"AccessDenied", "AccessDeniedException", "UnauthorizedOperation",
+                          "UnauthorizedAccess", "403", "Forbidden"})
+_IDENTITY = "MarketSyncIdentity"  # where a client's identity rides on an error response
+_IDENTITY_HINT = "MarketSyncIdentityHint"
 
 
 def boto_config(max_attempts: int = 6) -> BotoConfig:
@@ -43,21 +50,28 @@ def boto_config(max_attempts: int = 6) -> BotoConfig:
 
 
 class AwsClients:
-    """Clients for one account/region/endpoint, made on first use."""
+    """Clients for one account/region/endpoint and one identity, made on first use.
 
-    def __init__(self, config: AwsConfig, session: boto3.Session | None = None) -> None:
+    ``identity`` (shared/credentials.py) says who the clients act as; an AccessDenied
+    from any of them names it (:func:`aws_error`).
+    """
+
+    def __init__(self, config: AwsConfig, session: boto3.Session | None = None, *,
+                 identity: Identity | None = None) -> None:
         self.config = config
         self._session = session
+        self.identity = identity
 
     @classmethod
-    def with_keys(cls, config: AwsConfig, keys: AwsKeys) -> AwsClients:
+    def with_keys(cls, config: AwsConfig, keys: AwsKeys,
+                  identity: Identity | None = None) -> AwsClients:
         """Clients signed with access keys from the OS keyring (never from a file)."""
         import boto3
 
         session = boto3.Session(aws_access_key_id=keys.access_key_id,
                                 aws_secret_access_key=keys.secret_access_key,
                                 region_name=config.region)
-        return cls(config, session)
+        return cls(config, session, identity=identity)
 
     @property
     def session(self) -> boto3.Session:
@@ -76,13 +90,24 @@ class AwsClients:
                 ) from None
         return self._session
 
-    def client(self, service: str) -> Any:
-        return self.session.client(
+    def client(self, service: str, region: str | None = None) -> Any:
+        made = self.session.client(
             service,  # type: ignore[call-overload]
-            region_name=self.config.region,
+            region_name=region or self.config.region,
             endpoint_url=self.config.endpoint_url,
             config=boto_config(),
         )
+        if self.identity is not None:
+            made.meta.events.register("after-call", self._mark_denied)
+        return made
+
+    def _mark_denied(self, parsed: dict[str, Any], **_: Any) -> None:
+        """An error response of these clients carries their identity into ClientError."""
+        error = parsed.get("Error") if isinstance(parsed, dict) else None
+        if self.identity is not None and isinstance(error, dict) \
+                and str(error.get("Code", "")) in DENIED_CODES:
+            error[_IDENTITY] = self.identity.label
+            error[_IDENTITY_HINT] = self.identity.hint
 
     def s3(self) -> S3Client:
         return self.client("s3")  # type: ignore[no-any-return]
@@ -113,9 +138,11 @@ class AwsClients:
 
     def ce(self) -> CostExplorerClient:
         """Cost Explorer: one endpoint for the account, in us-east-1."""
-        return self.session.client(
-            "ce", region_name="us-east-1", endpoint_url=self.config.endpoint_url,
-            config=boto_config())
+        return self.client("ce", "us-east-1")  # type: ignore[no-any-return]
+
+    def budgets(self) -> Any:
+        """AWS Budgets: one endpoint for the account, in us-east-1 (no type stubs here)."""
+        return self.client("budgets", "us-east-1")
 
 
 _CODE_MESSAGES: dict[str, tuple[str, str]] = {
@@ -175,15 +202,20 @@ def aws_error(exc: BaseException, action: str) -> AwsError:
     import botocore.exceptions as bex
 
     if isinstance(exc, bex.ClientError):
-        code = exc.response.get("Error", {}).get("Code", "")
+        error: dict[str, Any] = dict(exc.response.get("Error", {}))
+        code = str(error.get("Code", ""))
+        if code in DENIED_CODES and _IDENTITY in error:
+            return AwsError(f"AWS refused {error[_IDENTITY]} permission to {action}",
+                            str(error.get(_IDENTITY_HINT, "")))
         if code in _CODE_MESSAGES:
             message, hint = _CODE_MESSAGES[code]
             return AwsError(message.format(action=action), hint)
-        text = exc.response.get("Error", {}).get("Message", "") or str(exc)
+        text = error.get("Message", "") or str(exc)
         return AwsError(f"AWS error while trying to {action}: {code}: {text}")
     if isinstance(exc, bex.NoCredentialsError | bex.PartialCredentialsError):
         return AwsError(f"no AWS credentials found (while trying to {action})",
-                        "set `profile` under [aws], or store keys with the settings dialog")
+                        "run `market-sync provision --profile ADMIN` once: it gives this "
+                        "laptop its own operator key in the OS keyring")
     if isinstance(exc, bex.EndpointConnectionError | bex.ConnectTimeoutError
                   | bex.ReadTimeoutError | bex.ConnectionClosedError):
         return AwsError(f"cannot reach AWS (while trying to {action}): {exc}",

@@ -21,10 +21,15 @@ Handler = Callable[[argparse.Namespace], int]
 
 def run_handler(args: argparse.Namespace) -> int:
     """Call ``args.handler``; an expected failure is one clear message and its exit code."""
+    from shared.credentials import tell_identities
+
     handler: Handler = args.handler
     try:
-        return handler(args)
+        code = handler(args)
+        tell_identities(success=True)
+        return code
     except MarketSyncError as exc:
+        tell_identities(success=False)
         if getattr(args, "json", False):
             print(json.dumps({"ok": False, "error": exc.message, "hint": exc.hint,
                               "error_type": type(exc).__name__}))
@@ -32,6 +37,7 @@ def run_handler(args: argparse.Namespace) -> int:
             print(f"market-sync: {exc}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
+        tell_identities(success=False)
         print("market-sync: interrupted; nothing half-applied was kept", file=sys.stderr)
         return 130
 

@@ -34,6 +34,7 @@ class AwsConfig:
     endpoint_url: str | None = None
     prefix: str = ""
     instance_id: str | None = None
+    stack: str | None = None  # the CloudFormation stack (written by provision)
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,7 @@ class AppConfig:
 
     health_url: str | None = None
     port: int = 8000
+    login_path: str | None = None  # the app's own login page, e.g. "/login" (KiteConnect)
 
 
 class NotificationLevel(enum.StrEnum):
@@ -245,7 +247,8 @@ def parse_config(text: str, path: Path) -> Config:
     root = _Section(loader, "", data, {"aws", "database", "tables", "sync", "app", "agent", "ui"})
 
     aws = _Section(loader, "aws", root.get("aws", dict, what="a table [aws]"),
-                   {"region", "profile", "endpoint_url", "bucket", "prefix", "instance_id"})
+                   {"region", "profile", "endpoint_url", "bucket", "prefix", "instance_id",
+                    "stack"})
     prefix = aws.get("prefix", str, "")
     if prefix.startswith("/") or "//" in prefix:
         raise loader.error("aws", "prefix", f"prefix {prefix!r} would make S3 keys with "
@@ -263,6 +266,7 @@ def parse_config(text: str, path: Path) -> Config:
         endpoint_url=endpoint,
         prefix=prefix,
         instance_id=aws.get("instance_id", str, None),
+        stack=aws.get("stack", str, None),
     )
 
     db = _Section(loader, "database", root.get("database", dict, what="a table [database]"),
@@ -300,7 +304,11 @@ def parse_config(text: str, path: Path) -> Config:
 
     sync = _Section(loader, "sync", root.get("sync", dict, {}), {"policy", "add_missing_columns",
                                                                   "keep_dropped_columns"})
-    app = _Section(loader, "app", root.get("app", dict, {}), {"health_url", "port"})
+    app = _Section(loader, "app", root.get("app", dict, {}), {"health_url", "port", "login_path"})
+    login_path = app.get("login_path", str, None)
+    if login_path is not None and not re.match(r"^/[A-Za-z0-9._~/?=&%-]*$", login_path):
+        raise loader.error("app", "login_path", f"login_path {login_path!r} is not a path",
+                           'write it like "/login"')
     agent = _parse_agent(loader, root)
     ui = _Section(loader, "ui", root.get("ui", dict, {}),
                   {"notifications", "allow_insecure_keyring"})
@@ -314,7 +322,8 @@ def parse_config(text: str, path: Path) -> Config:
             add_missing_columns=sync.get("add_missing_columns", bool, False),
             keep_dropped_columns=sync.get("keep_dropped_columns", bool, False),
         ),
-        app=AppConfig(health_url=app.get("health_url", str, None), port=app.get("port", int, 8000)),
+        app=AppConfig(health_url=app.get("health_url", str, None), port=app.get("port", int, 8000),
+                      login_path=login_path),
         agent=agent,
         ui=UiConfig(
             notifications=ui.choice("notifications", NotificationLevel, NotificationLevel.ALL),

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import hashlib
 import logging
@@ -119,33 +118,23 @@ class DumpStore:
 
     # -- writing (the agent) ---------------------------------------------------------------
     def upload_file(self, key: str, path: Path, sha256_hex: str) -> None:
-        """Upload with S3's SHA-256 checksum, so S3 itself refuses a corrupted transfer."""
-        from boto3.s3.transfer import TransferConfig
+        """Upload with S3's SHA-256 checksum, so S3 itself refuses a corrupted transfer;
+        write-once (shared/writeonce.py): an existing object is never replaced."""
+        from shared.writeonce import upload_file_once
 
         try:
-            size = path.stat().st_size
-            if size <= 64 * CHUNK:
-                with path.open("rb") as fh:
-                    self.s3.put_object(
-                        Bucket=self.bucket, Key=key, Body=fh, ChecksumAlgorithm="SHA256",
-                        ChecksumSHA256=base64.b64encode(bytes.fromhex(sha256_hex)).decode(),
-                    )
-            else:
-                self.s3.upload_file(
-                    str(path), self.bucket, key, ExtraArgs={"ChecksumAlgorithm": "SHA256"},
-                    Config=TransferConfig(multipart_chunksize=64 * CHUNK),
-                )
+            upload_file_once(self.s3, self.bucket, key, path, sha256_hex)
         except Exception as exc:
             raise _mapped(exc, f"upload s3://{self.bucket}/{key}") from None
 
     def put_manifest(self, manifest: Manifest) -> str:
+        from shared.writeonce import put_once
+
         key = dump_folder(self.prefix, manifest.dump_id) + MANIFEST_NAME
         raw = manifest.to_json()
-        digest = base64.b64encode(hashlib.sha256(raw).digest()).decode()
         try:
-            self.s3.put_object(Bucket=self.bucket, Key=key, Body=raw,
-                               ContentType="application/json",
-                               ChecksumAlgorithm="SHA256", ChecksumSHA256=digest)
+            put_once(self.s3, self.bucket, key, raw, hashlib.sha256(raw).hexdigest(),
+                     ContentType="application/json")
         except Exception as exc:
             raise _mapped(exc, f"upload s3://{self.bucket}/{key}") from None
         return key

@@ -49,10 +49,12 @@ def register(commands: argparse._SubParsersAction[Any]) -> None:
 def _status(args: argparse.Namespace) -> int:
     from desktop.commands.sync import database_password
     from desktop.engine.status import collect_status
-    from shared.aws import AwsClients
+    from shared.credentials import announce, laptop_clients, secret_store
 
     config = config_from_args(args)
-    snapshot = collect_status(config, AwsClients(config.aws), password=database_password())
+    clients = laptop_clients(config.aws, secret_store(config.ui.allow_insecure_keyring))
+    announce(clients)
+    snapshot = collect_status(config, clients, password=database_password())
     if args.json:
         print_json(snapshot.to_json())
     else:
@@ -65,13 +67,15 @@ def _status(args: argparse.Namespace) -> int:
 def _controller(config: Config) -> InstanceController:
     from desktop.engine.instance import InstanceController
     from desktop.engine.status import health_url_for
-    from shared.aws import AwsClients
+    from shared.credentials import announce, laptop_clients, secret_store
 
     if not config.aws.instance_id:
         raise ConfigError(f"{config.path}: [aws] has no instance_id",
                           "add the id of the market-data instance, e.g. "
                           'instance_id = "i-0123456789abcdef0"')
-    return InstanceController(AwsClients(config.aws).ec2(), config.aws.instance_id,
+    clients = laptop_clients(config.aws, secret_store(config.ui.allow_insecure_keyring))
+    announce(clients)
+    return InstanceController(clients.ec2(), config.aws.instance_id,
                               health_url=health_url_for(config))
 
 

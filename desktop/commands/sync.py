@@ -67,11 +67,13 @@ def database_password() -> str | None:
 
 def _sync(args: argparse.Namespace) -> int:
     from desktop.engine.sync import SyncEngine
-    from shared.aws import AwsClients
+    from shared.credentials import announce, laptop_clients, secret_store
     from shared.dumpstore import DumpStore
 
     config = config_from_args(args)
-    store = DumpStore(AwsClients(config.aws).s3(), config.aws.bucket, config.aws.prefix)
+    clients = laptop_clients(config.aws, secret_store(config.ui.allow_insecure_keyring))
+    announce(clients)
+    store = DumpStore(clients.s3(), config.aws.bucket, config.aws.prefix)
     engine = SyncEngine(config, store, AppPaths.default().downloads_dir,
                         password=database_password())
     show = TerminalProgress() if sys.stderr.isatty() and not args.json else None

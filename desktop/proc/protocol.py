@@ -22,7 +22,7 @@ from desktop.engine.report import DumpReport, SyncReport, TableReport
 from shared.config import Config
 
 OPERATIONS = ("status", "sync", "start", "stop", "conflicts", "history", "restore",
-              "check-database")
+              "check-database", "app-secrets", "app-secret-set", "app-secret-delete")
 CANCEL = "cancel"
 
 @dataclass(frozen=True)
@@ -32,6 +32,7 @@ class Request:
     config: Config
     now: dt.datetime | None = None
     password: str | None = None  # the Settings dialog's typed password (check-database)
+    value: str | None = None  # app-secret-set: the typed value (stdin only, never argv)
 
     def line(self) -> bytes:
         """The request as the first stdin line."""
@@ -39,6 +40,7 @@ class Request:
             "config": base64.b64encode(pickle.dumps(self.config)).decode("ascii"),
             "now": self.now.isoformat() if self.now else None,
             "password": self.password,
+            "value": self.value,
         }).encode() + b"\n"
 
     @classmethod
@@ -48,7 +50,7 @@ class Request:
         if not isinstance(config, Config):
             raise TypeError("the request's config is not a Config")
         now = dt.datetime.fromisoformat(data["now"]) if data.get("now") else None
-        return cls(config, now, data.get("password"))
+        return cls(config, now, data.get("password"), data.get("value"))
 
 
 
@@ -117,6 +119,29 @@ class RestoredRows:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> RestoredRows:
         return cls(tuple(int(i) for i in data["restored"]))
+
+
+@dataclass(frozen=True)
+class AppSecretNames:
+    """The app's secrets that are stored: names only, values never leave AWS."""
+
+    names: tuple[str, ...]
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> AppSecretNames:
+        return cls(tuple(str(n) for n in data["names"]))
+
+
+@dataclass(frozen=True)
+class AppSecretChange:
+    name: str
+    deleted: bool
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> AppSecretChange:
+        if "deleted" in data:
+            return cls(str(data["deleted"]), True)
+        return cls(str(data["stored"]), False)
 
 
 @dataclass(frozen=True)

@@ -54,13 +54,9 @@ logger = logging.getLogger(__name__)
 # -- the child's side ------------------------------------------------------------------------
 def secret_store(config: Config) -> SecretStore | None:
     """The keyring, or None (and a log line) where no acceptable one exists."""
-    from shared.secrets import SecretStore, SecretStoreError
+    from shared.credentials import secret_store as store
 
-    try:
-        return SecretStore.default(config.ui.allow_insecure_keyring)
-    except SecretStoreError as exc:
-        logger.info("no keyring: %s", exc.message)
-        return None
+    return store(config.ui.allow_insecure_keyring)
 
 
 def database_password(config: Config) -> str | None:
@@ -77,17 +73,13 @@ def database_password(config: Config) -> str | None:
 
 
 def aws_clients(config: Config) -> AwsClients:
-    """Keys from the keyring if the installer stored some, else the profile/default chain."""
-    from shared.aws import AwsClients
-    from shared.secrets import SecretStoreError
+    """The one resolver of shared/credentials.py: the operator key from the keyring first."""
+    from shared.credentials import laptop_clients
 
-    store = secret_store(config)
-    try:
-        keys = store.aws_keys() if store is not None else None
-    except SecretStoreError as exc:
-        logger.warning("%s", exc.message)
-        keys = None
-    return AwsClients.with_keys(config.aws, keys) if keys else AwsClients(config.aws)
+    clients = laptop_clients(config.aws, secret_store(config))
+    if clients.identity is not None:
+        logger.info("AWS as %s", clients.identity.label)
+    return clients
 
 
 class Output:
@@ -173,7 +165,27 @@ def run_operation(args: argparse.Namespace, request: Request, cancel: CancelToke
     if args.operation == "check-database":
         return check_database(config.database.conninfo,
                               request.password or database_password(config))
+    if args.operation.startswith("app-secret"):
+        return app_secrets(args, request)
     raise AssertionError(args.operation)
+
+
+def app_secrets(args: argparse.Namespace, request: Request) -> dict[str, Any]:
+    """The tray's "App secrets…" and "Set today's access token…": names, put, delete."""
+    from shared.appsecrets import AppSecrets, stack_of
+    from shared.errors import UsageError
+
+    config = request.config
+    secrets = AppSecrets(aws_clients(config).ssm(), stack_of(config.aws))
+    if args.operation == "app-secrets":
+        return {"names": secrets.names()}
+    if not args.name:
+        raise UsageError(f"{args.operation} needs --name")
+    if args.operation == "app-secret-set":
+        secrets.put(args.name, request.value or "")
+        return {"stored": args.name}
+    secrets.delete(args.name)
+    return {"deleted": args.name}
 
 
 def check_database(conninfo: str, password: str | None) -> dict[str, Any]:
@@ -215,6 +227,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="restore: the conflicts to put back")
     parser.add_argument("--force", action="store_true",
                         help="stop: even during market hours")
+    parser.add_argument("--name", help="app-secret-set/-delete: the variable (its value "
+                        "comes in the request line, never on the command line)")
     parser.add_argument("--config", type=Path, metavar="PATH",
                         help="read the config from this file instead of the request line")
     return parser

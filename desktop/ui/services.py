@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 from desktop.engine.status import StatusSnapshot
 from desktop.proc.protocol import (
+    AppSecretChange,
+    AppSecretNames,
     ConflictList,
     DatabaseCheck,
     Decoder,
@@ -27,7 +29,8 @@ from desktop.proc.protocol import (
 )
 from shared.config import Config
 
-__all__ = ["ConflictList", "DatabaseCheck", "HistoryList", "RestoredRows", "WorkerCall"]
+__all__ = ["AppSecretChange", "AppSecretNames", "ConflictList", "DatabaseCheck", "HistoryList",
+           "RestoredRows", "WorkerCall"]
 
 Clock = Callable[[], dt.datetime] | None  # None: the real time (tests pass a fixed one)
 
@@ -95,3 +98,23 @@ def check_database(config: Config, conninfo: str, password: str | None) -> Worke
     tested = replace(config, database=replace(config.database, conninfo=conninfo))
     return WorkerCall("check-database", (), _request(tested, password=password or None),
                       DatabaseCheck.from_json, timeout_ms=LEDGER_TIMEOUT_MS)
+
+
+def list_app_secrets(config: Config) -> WorkerCall:
+    """The names of the app's secrets in SSM (never their values)."""
+    return WorkerCall("app-secrets", (), _request(config), AppSecretNames.from_json,
+                      timeout_ms=INSTANCE_TIMEOUT_MS)
+
+
+def set_app_secret(config: Config, name: str, value: str) -> WorkerCall:
+    """Store one secret; the value travels on the child's stdin, never on its argv."""
+    from dataclasses import replace
+
+    return WorkerCall("app-secret-set", ("--name", name),
+                      replace(_request(config), value=value), AppSecretChange.from_json,
+                      timeout_ms=INSTANCE_TIMEOUT_MS)
+
+
+def delete_app_secret(config: Config, name: str) -> WorkerCall:
+    return WorkerCall("app-secret-delete", ("--name", name), _request(config),
+                      AppSecretChange.from_json, timeout_ms=INSTANCE_TIMEOUT_MS)

@@ -20,6 +20,7 @@ from desktop.ui.jobs import BaseJob, JobFailure
 
 if TYPE_CHECKING:
     from desktop.system.autostart import Autostart
+    from desktop.ui.appsecrets import AccessTokenDialog, AppSecretsDialog
     from desktop.ui.conflicts import ConflictsWindow
     from desktop.ui.history import HistoryWindow
     from desktop.ui.notify import Notifier
@@ -49,6 +50,7 @@ class Shell(QObject):
         self.conflicts_window: ConflictsWindow | None = None
         self.history_window: HistoryWindow | None = None
         self.settings_dialog: SettingsDialog | None = None
+        self.secret_dialogs: list[AppSecretsDialog | AccessTokenDialog] = []
         self.quitting = False
         from desktop.ui.notify import Notifier
 
@@ -170,6 +172,41 @@ class Shell(QObject):
         self._raise(self.settings_dialog)
         return self.settings_dialog
 
+    @Slot()
+    def show_app_secrets(self) -> AppSecretsDialog:
+        from desktop.ui.appsecrets import AppSecretsDialog
+
+        dialog = AppSecretsDialog(self.controller.config, self.controller.runner)
+        self._keep(dialog)
+        dialog.refresh()
+        return dialog
+
+    @Slot()
+    def set_access_token(self) -> AccessTokenDialog | None:
+        """The app's login page at the instance's address where it has one, else the
+        token dialog."""
+        from desktop.ui import appsecrets
+
+        instance = self.controller.snapshot.instance if self.controller.snapshot else None
+        url = appsecrets.login_page(self.controller.config,
+                                    instance.public_ip if instance else None)
+        if url is not None:
+            appsecrets.open_login_page(url)
+            return None
+        dialog = appsecrets.AccessTokenDialog(self.controller.config, self.controller.runner)
+        self._keep(dialog)
+        return dialog
+
+    def _keep(self, dialog: AppSecretsDialog | AccessTokenDialog) -> None:
+        self.secret_dialogs.append(dialog)
+        dialog.finished.connect(lambda _: self._forget_dialog(dialog))
+        self._raise(dialog)
+
+    def _forget_dialog(self, dialog: AppSecretsDialog | AccessTokenDialog) -> None:
+        if dialog in self.secret_dialogs:
+            self.secret_dialogs.remove(dialog)
+            dialog.deleteLater()
+
     @Slot(int)
     def _settings_closed(self, _result: int) -> None:
         if self.settings_dialog is not None:
@@ -224,7 +261,7 @@ class Shell(QObject):
         if self.tray is not None:
             self.tray.hide()
         for window in (self.sync_window, self.conflicts_window, self.history_window,
-                       self.settings_dialog, self.status_window):
+                       self.settings_dialog, self.status_window, *self.secret_dialogs):
             if window is not None:
                 window.close()
         app = QApplication.instance()
@@ -242,10 +279,11 @@ class Shell(QObject):
         if self.tray is not None:
             self.tray.hide()
         for window in (self.sync_window, self.conflicts_window, self.history_window,
-                       self.settings_dialog, self.status_window):
+                       self.settings_dialog, self.status_window, *self.secret_dialogs):
             if window is not None:
                 window.hide()
                 window.deleteLater()
+        self.secret_dialogs.clear()
         self.sync_window = self.conflicts_window = self.history_window = None
         self.settings_dialog, self.status_window = None, None
         self.controller.deleteLater()  # the shell, the tray and the runner are its children

@@ -54,6 +54,8 @@ class TrayMenu(QMenu):
         self.addSeparator()
         self.addAction("Conflicts…", s.show_conflicts)
         self.addAction("History…", s.show_history)
+        self.addAction("App secrets…", s.show_app_secrets)
+        self.addAction("Set today's access token…", s.set_access_token)
         self.addAction("Settings…", s.show_settings)
         self.addAction("Status window…", s.show_status)
         self.addAction("Open logs", s.open_logs)

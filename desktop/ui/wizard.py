@@ -52,11 +52,12 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class AwsChoice:
-    """How the wizard reaches AWS: a profile, or keys already stored in the keyring."""
+    """How the wizard reaches AWS as the administrator, for this run only: a profile, or
+    an access key typed into the wizard (held in memory, never stored)."""
 
     region: str
     profile: str | None
-    use_keyring_keys: bool
+    admin_keys: AwsKeys | None = None
 
 
 ProvisionWork = Callable[[ProvisionRequest, AwsChoice, Callable[[ProvisionProgress], None]],
@@ -101,14 +102,12 @@ def run_provisioning(request: ProvisionRequest, choice: AwsChoice,
                      wheel: Path | None = None) -> ProvisionResult:
     """The engine call the provisioning page runs (on a worker thread)."""
     from installer.provision import Provisioner
-    from shared.aws import AwsClients
     from shared.config import AwsConfig
+    from shared.credentials import administrator_clients
 
-    aws = AwsConfig(region=choice.region, bucket="", profile=choice.profile,
-                    endpoint_url=endpoint_url)
-    keys = secrets.aws_keys() if (secrets is not None and choice.use_keyring_keys) else None
-    clients = AwsClients.with_keys(aws, keys) if keys else AwsClients(aws)
-    return Provisioner(clients, request, config_path, secrets=secrets, profile=choice.profile,
+    aws = AwsConfig(region=choice.region, bucket="", endpoint_url=endpoint_url)
+    clients = administrator_clients(aws, choice.profile, "provision", keys=choice.admin_keys)
+    return Provisioner(clients, request, config_path, secrets=secrets,
                        wheel=wheel).run(report)
 
 
@@ -122,10 +121,12 @@ class CredentialsPage(QWizardPage):
         super().__init__()
         self.w = wizard
         self.setTitle("AWS credentials")
-        self.setSubTitle("Use a profile from your AWS configuration, or enter an access key: "
-                         "it goes to the OS keyring, never into a file.")
+        self.setSubTitle("Administrator credentials, for setting up only: a profile from your "
+                         "AWS configuration, or an access key. The key is used for this setup "
+                         "and never stored; afterwards this laptop uses its own, weaker "
+                         "operator key (kept in the OS keyring).")
         self.use_profile = QRadioButton("A profile from the AWS configuration")
-        self.use_keys = QRadioButton("An access key (stored in the OS keyring)")
+        self.use_keys = QRadioButton("An administrator access key (used once, never stored)")
         group = QButtonGroup(self)
         group.addButton(self.use_profile)
         group.addButton(self.use_keys)
@@ -168,15 +169,11 @@ class CredentialsPage(QWizardPage):
 
     def validatePage(self) -> bool:
         if self.use_keys.isChecked():
-            stored = self.w.deps.secrets.aws_keys() if self.w.deps.secrets else None
             key_id, secret = self.key_id.text().strip(), self.secret.text().strip()
-            if self.w.deps.secrets is None:
-                self.message.setText("There is no usable OS keyring here: use a profile.")
-                return False
             if key_id and secret:
-                self.w.deps.secrets.set_aws_keys(AwsKeys(key_id, secret))
+                self.w.admin_keys = AwsKeys(key_id, secret)  # memory only, this run only
                 self.secret.clear()
-            elif stored is None:
+            elif self.w.admin_keys is None:
                 self.message.setText("Enter the access key ID and the secret access key.")
                 return False
             self.w.update_state(credentials="keys", profile="")
@@ -376,8 +373,13 @@ class ProvisionPage(QWizardPage):
                                    app_source=state.app_source, region=state.region,
                                    instance_type=state.instance_type,
                                    database_conninfo=state.conninfo)
+        if state.credentials == "keys" and self.w.admin_keys is None:
+            self.status.setText("Enter the administrator access key again on the first page: "
+                                "it is never stored, so a reopened wizard asks for it anew.")
+            return
         choice = AwsChoice(region=state.region, profile=state.profile or None,
-                           use_keyring_keys=state.credentials == "keys")
+                           admin_keys=self.w.admin_keys if state.credentials == "keys"
+                           else None)
         provision = self.w.deps.provision
         self.start.setEnabled(False)
         self.status.setText("Working…")
@@ -422,6 +424,7 @@ class SetupWizard(QWizard):
         self.deps = deps
         self.state = WizardState.load(deps.state_dir)
         self.runner = Runner(self)
+        self.admin_keys: AwsKeys | None = None  # typed on the first page; never stored
         self.setWindowTitle("Set up market-sync on AWS")
         self.credentials_page = CredentialsPage(self)
         self.stack_page = StackPage(self)

@@ -77,7 +77,7 @@ class SimulatedInstance:
             args = [a for a in argv[1:] if a != "--verbose"]
             if args[0] == "write-secrets":
                 return 0  # tested in test_instance_secrets.py
-            if args[0] in ("backup", "report-backup", "notify", "health"):
+            if args[0] in ("backup", "report-backup", "notify", "health", "os-updates"):
                 self.record(" ".join(args))  # the effects are tested elsewhere
                 return 0
             return main(["--config", self.config, *args])
@@ -211,6 +211,7 @@ TRADING_DAY = [
     "08:55 compose up --detach --remove-orphans --no-build --pull never",
     "08:55 health --wait 300",
     "15:35 compose stop --timeout 120",
+    "15:40 os-updates",  # tests/ec2/test_os_updates.py
     "16:00 compose up --detach --wait --no-build --pull never postgres",
     "16:00 backup",
     "16:00 report-backup succeeded",

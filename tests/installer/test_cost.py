@@ -30,7 +30,8 @@ def test_medium_costs_more_than_small_by_the_instance_line_only(
     small = cost.estimate("t3.small", calendar, 2026)
     medium = cost.estimate("t3.medium", calendar, 2026)
     difference = medium.total_usd - small.total_usd
-    assert difference == pytest.approx(small.instance_hours_per_month * (0.0448 - 0.0224))
+    assert difference == pytest.approx(small.instance_hours_per_month * (0.0448 - 0.0224)
+                                       * (1 + cost.GST_RATE))
     assert 5 < small.total_usd < 15 and 8 < medium.total_usd < 20
 
 
@@ -43,6 +44,22 @@ def test_estimate_lists_instance_disk_storage_and_transfer(calendar: TradingCale
         est.trading_days_per_month * cost.TRANSFER_OUT_GB_USD)
     assert items["S3 storage"].usd > 0
     assert "ESTIMATE" in est.render() and "total a month" in est.render()
+
+
+def test_estimate_counts_the_overlap_t3_credits_and_gst(calendar: TradingCalendar) -> None:
+    usage = cost.UsageAssumptions(daily_dump_mb=1000, retention_days=365)
+    est = cost.estimate("t3.small", calendar, 2026, usage)
+    items = {line.item: line for line in est.lines}
+    trading = len(calendar.trading_days(dt.date(2026, 1, 1), dt.date(2026, 12, 31)))
+    # each day lives in two dumps (its own and the next day's overlap)
+    assert items["S3 storage"].usd == pytest.approx(
+        1.0 * 2 * trading * cost.S3_STANDARD_GB_MONTH_USD)
+    assert items["T3 unlimited credits"].usd == pytest.approx(
+        usage.surplus_vcpu_hours_per_day * est.trading_days_per_month
+        * cost.T3_SURPLUS_VCPU_HOUR_USD)
+    before_tax = sum(line.usd for line in est.lines if not line.item.startswith("GST"))
+    assert items["GST 18%"].usd == pytest.approx(before_tax * 0.18)
+    assert est.total_usd == pytest.approx(before_tax * 1.18)
 
 
 def test_unknown_instance_type_is_refused(calendar: TradingCalendar) -> None:

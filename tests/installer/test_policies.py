@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import pytest
@@ -22,28 +23,49 @@ def statements(document: dict[str, Any]) -> dict[str, tuple[Any, Any, Any]]:
             for s in concrete["Statement"]}
 
 
+PARAMS = "arn:aws:ssm:ap-south-1:123456789012:parameter/market-sync/market-sync"
+LOGS = "arn:aws:logs:ap-south-1:123456789012:log-group:/market-sync/*"
+
+
 def test_instance_policy_is_pinned() -> None:
     assert statements(policies.instance_policy()) == {
         "WriteDumps": (["s3:PutObject", "s3:AbortMultipartUpload"], f"{BUCKET}/dumps/*", None),
         "ListDumps": ("s3:ListBucket", BUCKET, {"StringLike": {"s3:prefix": ["dumps/",
                                                                                "dumps/*"]}}),
-        "ReadManifests": ("s3:GetObject", f"{BUCKET}/dumps/*/manifest.json", None),
+        "ReadDumps": ("s3:GetObject", f"{BUCKET}/dumps/*", None),
         "ReadArtifacts": ("s3:GetObject", f"{BUCKET}/artifacts/*", None),
+        "ReadStackParameters": (
+            ["ssm:GetParameter", "ssm:GetParameters", "ssm:GetParametersByPath"],
+            f"{PARAMS}/*", None),
         "NotifyTrader": ("sns:Publish", TOPIC, None),
-        "BackupMetric": ("cloudwatch:PutMetricData", "*",
-                         {"StringEquals": {"cloudwatch:namespace": "MarketSync"}}),
-        "ReadOwnTags": ("ec2:DescribeTags", "*", None),
+        "Metrics": ("cloudwatch:PutMetricData", "*",
+                    {"StringEquals": {"cloudwatch:namespace": "MarketSync"}}),
+        "Logs": (["logs:CreateLogGroup", "logs:PutRetentionPolicy", "logs:CreateLogStream",
+                  "logs:DescribeLogStreams", "logs:PutLogEvents"],
+                 [LOGS, f"{LOGS}:log-stream:*"], None),
+        "SsmAgentRegistration": ("ssm:UpdateInstanceInformation", INSTANCES, None),
+        "SsmAgentChannels": (
+            ["ssmmessages:CreateControlChannel", "ssmmessages:CreateDataChannel",
+             "ssmmessages:OpenControlChannel", "ssmmessages:OpenDataChannel",
+             "ec2messages:AcknowledgeMessage", "ec2messages:DeleteMessage",
+             "ec2messages:FailMessage", "ec2messages:GetEndpoint",
+             "ec2messages:GetMessages", "ec2messages:SendReply"], "*", None),
         "SignalSetup": ("cloudformation:SignalResource",
                         "arn:aws:cloudformation:ap-south-1:123456789012:stack/market-sync/*",
                         None),
-        "LogRetention": ("logs:PutRetentionPolicy",
-                         "arn:aws:logs:ap-south-1:123456789012:log-group:/market-sync/*", None),
     }
 
 
 def test_instance_can_never_delete() -> None:
     text = json.dumps(policies.instance_policy())
-    assert "Delete" not in text and "s3:*" not in text
+    assert "Delete" not in text.replace("ec2messages:DeleteMessage", "") and "s3:*" not in text
+
+
+def test_instance_role_has_no_aws_managed_policy() -> None:
+    from installer.template import build_template
+
+    role = build_template("#cloud-config\n{}\n")["Resources"]["InstanceRole"]["Properties"]
+    assert "ManagedPolicyArns" not in role
 
 
 def test_scheduler_policy_is_pinned() -> None:
@@ -58,13 +80,37 @@ def test_operator_policy_is_pinned() -> None:
         "SeeInstances": (["ec2:DescribeInstances", "ec2:DescribeInstanceStatus"], "*", None),
         "StartStopTheInstance": (["ec2:StartInstances", "ec2:StopInstances"], INSTANCES,
                                  THIS_STACK),
-        "KeepRunningOverride": (["ec2:CreateTags", "ec2:DeleteTags"], INSTANCES, {
+        "KeepRunningOverride": ("ec2:CreateTags", INSTANCES, {
             **THIS_STACK,
-            "ForAllValues:StringEquals": {"aws:TagKeys": ["market-sync:keep-running-until"]}}),
+            "ForAllValues:StringEquals": {"aws:TagKeys": ["market-sync:keep-running-until"]},
+            "Null": {"aws:TagKeys": "false"}}),
         "ListDumps": ("s3:ListBucket", BUCKET, {"StringLike": {"s3:prefix": ["dumps/",
                                                                                "dumps/*"]}}),
         "ReadDumps": ("s3:GetObject", f"{BUCKET}/dumps/*", None),
+        "WriteAppSecrets": (["ssm:PutParameter", "ssm:DeleteParameter"],
+                            f"{PARAMS}/app-env/*", None),
+        "ListAppSecretNames": ("ssm:DescribeParameters", "*", None),
     }
+
+
+def test_bucket_policy_is_pinned() -> None:
+    assert statements(policies.bucket_policy("prod/")) == {
+        "DenyInsecureTransport": ("s3:*", [BUCKET, f"{BUCKET}/*"],
+                                  {"Bool": {"aws:SecureTransport": "false"}}),
+        "DumpsAreWriteOnce": ("s3:PutObject", f"{BUCKET}/prod/dumps/*",
+                              {"Null": {"s3:if-none-match": "true"},
+                               "Bool": {"s3:ObjectCreationOperation": "true"}}),
+        "DenyCustomerProvidedKeys": (
+            "s3:PutObject", f"{BUCKET}/*",
+            {"Null": {"s3:x-amz-server-side-encryption-customer-algorithm": "false"}}),
+    }
+
+
+def test_prefix_reaches_every_dump_statement() -> None:
+    for make in (policies.instance_policy, policies.operator_policy, policies.bucket_policy):
+        text = json.dumps(policies.concrete(make("prod/")))
+        assert "prod/dumps/" in text, make.__name__
+        assert not re.search(r"(?<!prod/)dumps/", text), make.__name__
 
 
 def test_override_tag_is_the_one_the_instance_guard_reads() -> None:
@@ -93,6 +139,9 @@ def test_template_uses_exactly_these_documents() -> None:
         policies.with_sub(policies.scheduler_policy())
     assert resources["OperatorPolicy"]["Properties"]["PolicyDocument"] == \
         policies.with_sub(policies.operator_policy())
+    prefixed = build_template("#cloud-config\n{}\n", prefix="prod/")["Resources"]
+    assert prefixed["DataBucketPolicy"]["Properties"]["PolicyDocument"] == \
+        policies.with_sub(policies.bucket_policy("prod/"))
     assert resources["DataBucketPolicy"]["Properties"]["PolicyDocument"] == \
         policies.with_sub(policies.bucket_policy())
 

@@ -22,6 +22,9 @@ pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")  # moto: unsuppor
 
 def _provision(clients: AwsClients, request: ProvisionRequest, config: Path, wheel: Path,
                secrets: SecretStore | None = None) -> tuple[list[ProvisionProgress], object]:
+    from tests.fakes import MemoryKeyring
+
+    secrets = secrets or SecretStore(MemoryKeyring())
     steps: list[ProvisionProgress] = []
     wheelhouse = config.parent / "wheelhouse"
     wheelhouse.mkdir(exist_ok=True)
@@ -75,18 +78,34 @@ def test_rerun_changes_no_resource_and_keeps_the_config(
 def test_operator_key_goes_to_the_keyring_only(
         clients: AwsClients, request_: ProvisionRequest, agent_wheel: Path, tmp_path: Path,
         secrets: SecretStore) -> None:
-    from dataclasses import replace
-
     config_path = tmp_path / "config.toml"
-    steps, result = _provision(clients, replace(request_, create_operator_user=True),
-                               config_path, agent_wheel, secrets)
+    config_path.write_text('[aws]\nregion = "ap-south-1"\nbucket = "x"\nprofile = "admin"\n'
+                           '[database]\nconninfo = "host=localhost dbname=market"\n')
+    steps, result = _provision(clients, request_, config_path, agent_wheel, secrets)
     keys = secrets.aws_keys()
     assert keys is not None and result.operator_key_stored  # type: ignore[attr-defined]
     text = config_path.read_text()
     assert keys.secret_access_key not in text and keys.access_key_id not in text
-    assert "profile" not in load_config(config_path).aws.__dict__ or \
-        load_config(config_path).aws.profile is None
+    config = load_config(config_path)
+    assert config.aws.profile is None  # the administrator's profile is not kept
+    assert config.aws.stack == "market-sync"
     assert all(keys.secret_access_key not in s.message for s in steps)
+    # the key in the keyring is the operator user's (moto's STS knows IAM's keys)
+    import boto3
+
+    sts = boto3.client("sts", region_name="ap-south-1", endpoint_url=clients.config.endpoint_url,
+                       aws_access_key_id=keys.access_key_id,
+                       aws_secret_access_key=keys.secret_access_key)
+    assert sts.get_caller_identity()["Arn"].endswith(
+        f":user/{result.operator_user}")  # type: ignore[attr-defined]
+    # a lost key is replaced, and the orphan deleted (IAM allows two keys a user)
+    secrets.delete_aws_keys()
+    _provision(clients, request_, config_path, agent_wheel, secrets)
+    again = secrets.aws_keys()
+    assert again is not None and again != keys
+    listed = clients.iam().list_access_keys(
+        UserName=result.operator_user)["AccessKeyMetadata"]  # type: ignore[attr-defined]
+    assert [k["AccessKeyId"] for k in listed] == [again.access_key_id]
     # teardown deletes the key (else CloudFormation cannot delete the user) and forgets it
     Teardown(clients, "market-sync", secrets=secrets, poll_seconds=0.01).run(delete_data=False)
     assert secrets.aws_keys() is None
@@ -166,7 +185,8 @@ def test_trader_address_must_be_one_public_ipv4() -> None:
 
 # -- the command line ----------------------------------------------------------------------------
 def test_cli_provision_then_teardown(moto_server: MotoServer, agent_wheel: Path, tmp_path: Path,
-                                     capsys: pytest.CaptureFixture[str]) -> None:
+                                     capsys: pytest.CaptureFixture[str],
+                                     secrets: SecretStore) -> None:
     from desktop.cli import main
 
     moto_server.reset()
@@ -197,7 +217,7 @@ def test_cli_provision_then_teardown(moto_server: MotoServer, agent_wheel: Path,
 
 def test_cli_teardown_needs_the_bucket_name_to_delete_data(
         moto_server: MotoServer, agent_wheel: Path, tmp_path: Path,
-        capsys: pytest.CaptureFixture[str]) -> None:
+        capsys: pytest.CaptureFixture[str], secrets: SecretStore) -> None:
     from desktop.cli import main
 
     moto_server.reset()
@@ -214,7 +234,8 @@ def test_cli_teardown_needs_the_bucket_name_to_delete_data(
 
 
 def test_cli_provision_without_a_stack_asks_for_the_essentials(
-        moto_server: MotoServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        moto_server: MotoServer, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        secrets: SecretStore) -> None:
     from desktop.cli import main
 
     moto_server.reset()
@@ -222,3 +243,46 @@ def test_cli_provision_without_a_stack_asks_for_the_essentials(
                moto_server.endpoint_url])
     assert rc == 2
     assert "--email, --ip, --app-source" in capsys.readouterr().err
+
+
+def test_provision_puts_a_budget_that_mails_the_trader_and_teardown_removes_it(
+        clients: AwsClients, request_: ProvisionRequest, agent_wheel: Path,
+        tmp_path: Path) -> None:
+    from installer.cost import calendar_year, estimate
+    from shared.calendar import TradingCalendar, today_ist
+
+    steps, _ = _provision(clients, request_, tmp_path / "config.toml", agent_wheel)
+    budgets = clients.budgets()
+    budget = budgets.describe_budget(AccountId="123456789012",
+                                     BudgetName="market-sync-market-sync")["Budget"]
+    calendar = TradingCalendar.load()
+    expected = estimate(request_.instance_type, calendar, calendar_year(calendar, today_ist()))
+    limit = float(budget["BudgetLimit"]["Amount"])
+    assert budget["TimeUnit"] == "MONTHLY" and budget["BudgetType"] == "COST"
+    assert expected.total_usd * 1.5 <= limit < expected.total_usd * 1.5 + 1
+    kinds = {n["NotificationType"] for n in budgets.describe_notifications_for_budget(
+        AccountId="123456789012", BudgetName="market-sync-market-sync")["Notifications"]}
+    assert kinds == {"ACTUAL", "FORECASTED"}
+    assert any(s.phase == "budget" and "trader@example.com" in s.message for s in steps)
+
+    _provision(clients, request_, tmp_path / "config.toml", agent_wheel)  # a re-run: one budget
+    assert [b["BudgetName"] for b in budgets.describe_budgets(
+        AccountId="123456789012")["Budgets"]] == ["market-sync-market-sync"]
+    Teardown(clients, "market-sync", poll_seconds=0.01).run(delete_data=False)
+    assert budgets.describe_budgets(AccountId="123456789012").get("Budgets", []) == []
+
+
+def test_provision_pins_the_os_updates_to_the_newest_al2023_release(
+        clients: AwsClients, request_: ProvisionRequest, agent_wheel: Path,
+        tmp_path: Path) -> None:
+    from ec2.osupdates import RELEASE, release_of_image
+
+    steps, _ = _provision(clients, request_, tmp_path / "config.toml", agent_wheel)
+    pin = clients.ssm().get_parameter(Name="/market-sync/market-sync/os-releasever",
+                                      WithDecryption=True)["Parameter"]
+    newest = clients.ssm().get_parameter(
+        Name="/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64")
+    image = clients.ec2().describe_images(ImageIds=[newest["Parameter"]["Value"]])["Images"][0]
+    assert RELEASE.match(pin["Value"]) and pin["Value"] == release_of_image(image["Name"])
+    assert pin["Type"] == "SecureString"
+    assert any(s.phase == "os" and pin["Value"] in s.message for s in steps)

@@ -18,7 +18,7 @@ pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")  # moto: unsuppor
 
 PARAMS = {"TraderCidr": "203.0.113.7/32", "AlertEmail": "t@example.com",
           "DumpRetentionDays": "30", "BucketName": "ms-test-bucket", "TopicName": "ms-alerts",
-          "AppPort": "8000", "CreateOperatorUser": "false"}
+          "AppPort": "8000"}
 
 
 def _first_pass(clients: AwsClients) -> tuple[str, dict[str, str]]:

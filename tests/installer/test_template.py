@@ -103,11 +103,16 @@ def test_instance_is_tagged_with_its_stack(template: dict[str, Any]) -> None:
     assert tags["market-sync:stack"] == {"Ref": "AWS::StackName"}
 
 
-def test_schedules_start_0850_and_stop_1630_on_weekdays_in_ist(template: dict[str, Any]) -> None:
-    start, stop = props(template, "StartSchedule"), props(template, "SafetyStopSchedule")
+def test_schedules_start_weekdays_and_stop_every_day_and_night_in_ist(
+        template: dict[str, Any]) -> None:
+    start, stop, night = (props(template, n) for n in
+                          ("StartSchedule", "SafetyStopSchedule", "NightlyStopSchedule"))
     assert start["ScheduleExpression"] == "cron(50 8 ? * MON-FRI *)"
-    assert stop["ScheduleExpression"] == "cron(30 16 ? * MON-FRI *)"
-    for schedule, action in ((start, "startInstances"), (stop, "stopInstances")):
+    # every day, weekends too: an instance started by hand on a Saturday is stopped
+    assert stop["ScheduleExpression"] == "cron(30 16 ? * * *)"
+    assert night["ScheduleExpression"] == "cron(30 23 ? * * *)"
+    for schedule, action in ((start, "startInstances"), (stop, "stopInstances"),
+                             (night, "stopInstances")):
         assert schedule["ScheduleExpressionTimezone"] == "Asia/Kolkata"
         assert schedule["Target"]["Arn"] == f"arn:aws:scheduler:::aws-sdk:ec2:{action}"
         assert schedule["Target"]["RoleArn"] == {"Fn::GetAtt": ["SchedulerRole", "Arn"]}
@@ -135,12 +140,30 @@ def test_topic_mails_the_trader(template: dict[str, Any]) -> None:
                    "Endpoint": {"Ref": "AlertEmail"}}
 
 
-def test_operator_user_is_optional_and_gets_the_policy_through_a_group(
+def test_operator_user_always_exists_and_gets_the_policy_through_a_group(
         template: dict[str, Any]) -> None:
-    assert template["Resources"]["OperatorUser"]["Condition"] == "WithOperatorUser"
+    assert "Condition" not in template["Resources"]["OperatorUser"]
+    assert "Conditions" not in template
     assert props(template, "OperatorGroup")["ManagedPolicyArns"] == [{"Ref": "OperatorPolicy"}]
     assert "AccessKey" not in json.dumps(template["Outputs"])
     assert not any(r["Type"] == "AWS::IAM::AccessKey" for r in template["Resources"].values())
+
+
+def test_bucket_blocks_sse_c_and_expires_dumps_under_the_prefix() -> None:
+    bucket = tpl.build_template(None, prefix="prod/")["Resources"]["DataBucket"]["Properties"]
+    rule = bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]
+    assert rule["BlockedEncryptionTypes"] == {"EncryptionType": ["SSE-C"]}
+    expiry = bucket["LifecycleConfiguration"]["Rules"][0]
+    assert expiry["Id"] == "ExpireOldDumps" and expiry["Prefix"] == "prod/dumps/"
+
+
+def test_app_source_refuses_credentials_in_the_url() -> None:
+    import re
+
+    full = tpl.build_template("#cloud-config\n{}\n")["Parameters"]["AppSource"]["AllowedPattern"]
+    assert re.match(full, "https://github.com/me/app.git")
+    assert not re.match(full, "https://x-access-token:ghp_abc@github.com/me/app.git")
+    assert not re.match(full, "https://ghp_abc@github.com/me/app.git")
 
 
 def test_first_pass_has_no_instance_and_no_unused_parameters() -> None:

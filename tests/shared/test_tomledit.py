@@ -67,7 +67,7 @@ def test_provision_rewrites_aws_and_keeps_the_rest_as_written(tmp_path: Path) ->
     path.write_text(HAND_WRITTEN, encoding="utf-8")
 
     write_laptop_config(path, LaptopAws(region="ap-south-1", bucket="market-sync-1234-ap-south-1",
-                                        instance_id="i-0aaaabbbbccccdddd", profile=None))
+                                        instance_id="i-0aaaabbbbccccdddd", stack="market-sync"))
 
     text = path.read_text(encoding="utf-8")
     unchanged = [line for line in HAND_WRITTEN.splitlines()
@@ -77,16 +77,18 @@ def test_provision_rewrites_aws_and_keeps_the_rest_as_written(tmp_path: Path) ->
     config = load_config(path)
     assert config.aws.bucket == "market-sync-1234-ap-south-1"
     assert config.aws.instance_id == "i-0aaaabbbbccccdddd"
+    assert config.aws.stack == "market-sync"
     assert config.database.conninfo == "host=localhost port=5432 dbname=mydb user=postgres"
 
 
 def test_a_new_file_gets_a_header_and_every_section(tmp_path: Path) -> None:
     path = tmp_path / "new" / "config.toml"
     write_laptop_config(path, LaptopAws(region="ap-south-1", bucket="b-1", instance_id=None,
-                                        profile="market-sync"))
+                                        stack="ms-two"))
     text = path.read_text(encoding="utf-8")
     assert text.startswith("# market-sync on this laptop.")
-    assert load_config(path).aws.profile == "market-sync"
+    assert load_config(path).aws.stack == "ms-two"
+    assert load_config(path).aws.profile is None  # the laptop acts as its operator key
 
 
 @pytest.mark.parametrize("broken", ["[aws\nregion = 1\n", 'aws = "not a table"\n'])
@@ -98,7 +100,7 @@ def test_a_file_that_cannot_be_edited_is_refused_and_left_alone(tmp_path: Path,
         save_settings(path, SETTINGS)
     with pytest.raises(ConfigError) as provision_error:
         write_laptop_config(path, LaptopAws(region="ap-south-1", bucket="b", instance_id=None,
-                                            profile=None))
+                                            stack="market-sync"))
     for error in (settings_error.value, provision_error.value):
         assert str(path) in str(error)
     assert path.read_text(encoding="utf-8") == broken

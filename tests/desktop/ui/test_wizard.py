@@ -56,7 +56,7 @@ def _make(qtbot: QtBot, deps: WizardDeps) -> SetupWizard:
     return wizard
 
 
-def test_keys_go_to_the_keyring_and_not_to_the_saved_state(
+def test_admin_key_stays_in_memory_never_in_the_keyring_or_the_saved_state(
         qtbot: QtBot, deps: WizardDeps, secrets: SecretStore) -> None:
     wizard = _make(qtbot, deps)
     page = wizard.credentials_page
@@ -67,8 +67,9 @@ def test_keys_go_to_the_keyring_and_not_to_the_saved_state(
     page.secret.setText("s3cr3t/key+value")
     wizard.next()
     assert wizard.currentId() == 1
-    assert secrets.aws_keys() is not None
-    assert secrets.aws_keys().secret_access_key == "s3cr3t/key+value"  # type: ignore[union-attr]
+    assert secrets.aws_keys() is None  # the administrator's key is never stored
+    assert wizard.admin_keys is not None
+    assert wizard.admin_keys.secret_access_key == "s3cr3t/key+value"
     saved = WizardState.path(deps.state_dir).read_text()
     assert "s3cr3t" not in saved and "AKIAEXAMPLE" not in saved
     assert page.secret.text() == ""
@@ -129,6 +130,38 @@ def test_provisioning_runs_with_live_progress_and_writes_the_config(
     assert config.aws.instance_id == result.instance_id
     assert config.database.conninfo == "host=localhost dbname=market"
     assert WizardState.load(deps.state_dir).provisioned
+
+
+def test_provisioning_with_a_typed_admin_key_leaves_only_the_operator_key(
+        qtbot: QtBot, deps: WizardDeps, moto_server: MotoServer, secrets: SecretStore) -> None:
+    moto_server.reset()
+    WizardState(page=0, public_ip="49.36.10.20", email="t@example.com",
+                app_source="https://example.com/app.git",
+                conninfo="host=localhost dbname=market").save(deps.state_dir)
+    wizard = _make(qtbot, deps)
+    wizard.credentials_page.use_keys.setChecked(True)
+    wizard.credentials_page.key_id.setText("AKIAADMINADMINADMIN1")
+    wizard.credentials_page.secret.setText("admin-secret-value")
+    wizard.next()
+    wizard.next()
+    wizard.next()
+    assert wizard.currentId() == 3
+    with qtbot.waitSignal(wizard.provision_page.provisioned, timeout=60000):
+        wizard.provision_page.start.click()
+    stored = secrets.aws_keys()
+    assert stored is not None and stored.access_key_id != "AKIAADMINADMINADMIN1"
+    assert "admin-secret-value" not in deps.config_path.read_text()
+    assert load_config(deps.config_path).aws.profile is None
+
+
+def test_a_reopened_wizard_asks_for_the_admin_key_again(
+        qtbot: QtBot, deps: WizardDeps) -> None:
+    WizardState(page=3, credentials="keys", public_ip="49.36.10.20", email="t@example.com",
+                app_source="https://example.com/app.git").save(deps.state_dir)
+    wizard = _make(qtbot, deps)
+    wizard.provision_page.start.click()
+    assert "again" in wizard.provision_page.status.text()
+    assert not wizard.provision_page.isComplete()
 
 
 def test_closed_wizard_resumes_where_it_was(qtbot: QtBot, deps: WizardDeps) -> None:
