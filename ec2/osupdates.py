@@ -25,7 +25,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from shared.aws import aws_error
+from shared.appsecrets import os_release_parameter
+from shared.aws import aws_error, error_code
 from shared.errors import MarketSyncError
 
 if TYPE_CHECKING:
@@ -37,10 +38,6 @@ RELEASE = re.compile(r"^2023\.\d+\.\d{8}$")
 STACK_TAG = "market-sync:stack"
 
 
-def release_pin_name(stack: str) -> str:
-    return f"/market-sync/{stack}/os-releasever"
-
-
 def release_of_image(name: str) -> str | None:
     """``al2023-ami-2023.9.20251117.0-kernel-6.1-x86_64`` → ``2023.9.20251117``."""
     found = re.search(r"al2023-ami-(?:minimal-)?(2023\.\d+\.\d{8})", name)
@@ -48,19 +45,15 @@ def release_of_image(name: str) -> str | None:
 
 
 def read_pin(ssm: SSMClient, stack: str) -> str | None:
-    from botocore.exceptions import ClientError
-
     try:
-        value = ssm.get_parameter(Name=release_pin_name(stack),
+        value = ssm.get_parameter(Name=os_release_parameter(stack),
                                   WithDecryption=True)["Parameter"].get("Value")
-    except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") == "ParameterNotFound":
-            return None
-        raise aws_error(exc, f"read {release_pin_name(stack)}") from None
     except Exception as exc:
-        raise aws_error(exc, f"read {release_pin_name(stack)}") from None
+        if error_code(exc) == "ParameterNotFound":
+            return None
+        raise aws_error(exc, f"read {os_release_parameter(stack)}") from None
     if value is None or not RELEASE.match(value):
-        raise MarketSyncError(f"{release_pin_name(stack)} holds {value!r}, not an AL2023 "
+        raise MarketSyncError(f"{os_release_parameter(stack)} holds {value!r}, not an AL2023 "
                               "release like 2023.9.20251117",
                               "run `market-sync provision` again: it writes the pin")
     return value

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from shared.aws import aws_error
+from shared.aws import aws_error, error_code
 
 logger = logging.getLogger(__name__)
 
@@ -61,16 +61,12 @@ class Budgets:
         self.account_id = account_id
 
     def current(self, name: str) -> dict[str, Any] | None:
-        from botocore.exceptions import ClientError
-
         try:
             return self.client.describe_budget(  # type: ignore[no-any-return]
                 AccountId=self.account_id, BudgetName=name)["Budget"]
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") == "NotFoundException":
-                return None
-            raise aws_error(exc, f"read the budget {name}") from None
         except Exception as exc:
+            if error_code(exc) == "NotFoundException":
+                return None
             raise aws_error(exc, f"read the budget {name}") from None
 
     def _same(self, plan: BudgetPlan, current: dict[str, Any]) -> bool:

@@ -16,7 +16,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from shared.appsecrets import app_env_path, ssm_root
+from shared.appsecrets import app_env_path, ssm_path
 
 Document = dict[str, Any]
 
@@ -65,7 +65,7 @@ def instance_policy(prefix: str = "") -> Document:
          "Resource": f"{_BUCKET}/artifacts/*"},
         {"Sid": "ReadStackParameters", "Effect": "Allow",
          "Action": ["ssm:GetParameter", "ssm:GetParameters", "ssm:GetParametersByPath"],
-         "Resource": f"{_PARAMETERS}{ssm_root()}/*"},
+         "Resource": f"{_PARAMETERS}{ssm_path()}/*"},
         {"Sid": "NotifyTrader", "Effect": "Allow", "Action": "sns:Publish",
          "Resource": "${AlertTopic}"},
         {"Sid": "Metrics", "Effect": "Allow", "Action": "cloudwatch:PutMetricData",

@@ -70,10 +70,10 @@ def put_budget(clients: AwsClients, request: ProvisionRequest, account_id: str) 
 def pin_os_release(clients: AwsClients, stack: str, image: str) -> Step:
     """Pin the instance's OS security updates to the AL2023 release of ``image`` (the
     newest image): each run of provision moves the pin forward (ec2/osupdates.py)."""
-    from ec2.osupdates import release_of_image, release_pin_name
-    from shared.appsecrets import SSM_KEY
+    from ec2.osupdates import release_of_image
+    from shared.appsecrets import SSM_KEY, os_release_parameter
 
-    name = release_pin_name(stack)
+    name = os_release_parameter(stack)
     try:
         described = clients.ec2().describe_images(ImageIds=[image])["Images"]
         release = release_of_image(described[0].get("Name", "")) if described else None

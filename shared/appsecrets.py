@@ -8,7 +8,7 @@ The laptop's operator policy may put and delete exactly these parameters and lis
 their names; it cannot read any value, and this module never asks for one.
 
 The names of the stack's SSM path are the shared contract of the team brief; this
-module is their one home (installer/policies.py scopes the policies with them).
+module is their one home (the policies, the installer and the instance use them).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import logging
 import re
 from typing import TYPE_CHECKING
 
-from shared.aws import aws_error
+from shared.aws import aws_error, error_code
 from shared.errors import ConfigError, UsageError
 
 if TYPE_CHECKING:
@@ -33,23 +33,30 @@ _NAME = re.compile(r"^[A-Z_][A-Z0-9_]{0,127}$")
 VALUE_LIMIT = 4096  # a Standard parameter's limit
 
 
-def ssm_root(stack: str = "${AWS::StackName}") -> str:
-    """``/market-sync/<stack>``: every parameter of one stack lives under it."""
-    return f"/market-sync/{stack}"
+def ssm_path(stack_name: str = "${AWS::StackName}") -> str:
+    """``/market-sync/<stack>``: every parameter of one stack lives under it (the default
+    is the CloudFormation reference the policies are written with)."""
+    return f"/market-sync/{stack_name}"
 
 
-def app_env_path(stack: str = "${AWS::StackName}") -> str:
+def app_env_path(stack_name: str = "${AWS::StackName}") -> str:
     """The trader's app ``.env``, one SecureString parameter per variable."""
-    return f"{ssm_root(stack)}/app-env"
+    return f"{ssm_path(stack_name)}/app-env"
 
 
-def app_source_token_name(stack: str = "${AWS::StackName}") -> str:
-    """A private git app source's deploy token (never in a URL, tag, user-data or log)."""
-    return f"{ssm_root(stack)}/app-source-token"
+def app_source_token_parameter(stack_name: str) -> str:
+    """A private git source's deploy token (never in a URL, tag, user-data or log)."""
+    return f"{ssm_path(stack_name)}/app-source-token"
 
 
-def agent_database_password_name(stack: str = "${AWS::StackName}") -> str:
-    return f"{ssm_root(stack)}/agent/database-password"
+def database_password_parameter(stack_name: str) -> str:
+    """The app database's password for the backup agent."""
+    return f"{ssm_path(stack_name)}/agent/database-password"
+
+
+def os_release_parameter(stack_name: str) -> str:
+    """The AL2023 release the instance's security updates go up to (ec2/osupdates.py)."""
+    return f"{ssm_path(stack_name)}/os-releasever"
 
 
 def check_name(name: str) -> str:
@@ -116,10 +123,7 @@ class AppSecrets:
         try:
             self.ssm.delete_parameter(Name=f"{self.path}/{name}")
         except Exception as exc:
-            from botocore.exceptions import ClientError
-
-            if isinstance(exc, ClientError) and \
-                    exc.response.get("Error", {}).get("Code") == "ParameterNotFound":
+            if error_code(exc) == "ParameterNotFound":
                 return
             raise aws_error(exc, f"delete {name} under {self.path}") from None
         logger.info("deleted %s under %s", name, self.path)

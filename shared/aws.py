@@ -197,6 +197,15 @@ _CODE_MESSAGES: dict[str, tuple[str, str]] = {
 }
 
 
+def error_code(exc: BaseException) -> str:
+    """The AWS error code of a botocore ClientError (``""`` for anything else)."""
+    import botocore.exceptions
+
+    if isinstance(exc, botocore.exceptions.ClientError):
+        return str(exc.response.get("Error", {}).get("Code", ""))
+    return ""
+
+
 def aws_error(exc: BaseException, action: str) -> AwsError:
     """Turn a botocore exception into an :class:`AwsError` in the trader's words."""
     import botocore.exceptions as bex

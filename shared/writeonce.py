@@ -19,7 +19,7 @@ import logging
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from shared.aws import aws_error
+from shared.aws import aws_error, error_code
 from shared.errors import AwsError
 
 if TYPE_CHECKING:
@@ -35,16 +35,8 @@ def _b64(sha256_hex: str) -> str:
     return base64.b64encode(bytes.fromhex(sha256_hex)).decode()
 
 
-def _code(exc: BaseException) -> str:
-    from botocore.exceptions import ClientError
-
-    if isinstance(exc, ClientError):
-        return str(exc.response.get("Error", {}).get("Code", ""))
-    return ""
-
-
 def _is_precondition_failed(exc: BaseException) -> bool:
-    return _code(exc) in ("PreconditionFailed", "412")
+    return error_code(exc) in ("PreconditionFailed", "412")
 
 
 def already_there(s3: S3Client, bucket: str, key: str, sha256_hex: str) -> None:

@@ -13,7 +13,16 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Literal
 
+from shared.appsecrets import (  # the stack's SSM names have one home; re-exported here
+    app_env_path,
+    app_source_token_parameter,
+    database_password_parameter,
+    ssm_path,
+)
 from shared.tables import MergeMode, QualifiedName, TableSpec
+
+__all__ = ["app_env_path", "app_source_token_parameter", "database_password_parameter",
+           "ssm_path"]
 
 Distro = Literal["al2023", "ubuntu2204", "debian12"]
 DISTROS: tuple[Distro, ...] = ("al2023", "ubuntu2204", "debian12")
@@ -66,23 +75,6 @@ class InstanceSettings:
         return BootSettings(region=self.region, bucket=self.bucket, stack_name=self.stack_name,
                             distro=self.distro, endpoint_url=self.endpoint_url,
                             sns_topic_arn=self.sns_topic_arn, swap_gb=self.swap_gb)
-
-
-def ssm_path(stack_name: str) -> str:
-    """The SSM parameter path of one stack (the team's shared contract)."""
-    return f"/market-sync/{stack_name}"
-
-
-def database_password_parameter(stack_name: str) -> str:
-    return f"{ssm_path(stack_name)}/agent/database-password"
-
-
-def app_source_token_parameter(stack_name: str) -> str:
-    return f"{ssm_path(stack_name)}/app-source-token"
-
-
-def app_env_path(stack_name: str) -> str:
-    return f"{ssm_path(stack_name)}/app-env"
 
 
 def settings_to_json(settings: InstanceSettings) -> dict[str, Any]:
