@@ -234,7 +234,7 @@ def test_provision_and_deploy_agent_need_no_wheel_and_no_checkout(
         assert keyring is not None
         done = run(packaged_app, "--config", str(config), "provision", *aws, "--email",
                    "t@example.com", "--ip", "8.8.8.8", "--app-source",
-                   "https://github.com/example/app.git", "--operator-user", "--yes",
+                   "https://github.com/example/app.git", "--yes",
                    env=trader_env(home, session), cwd=home, timeout=600)
         assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
         # The operator's access key went to the desktop's keyring through the keyring
