@@ -82,6 +82,7 @@ class Box:
     netns: str = ""
     leader: int = 0
     boots: int = 0
+    forward: list[int] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.run_dir = RUN_ROOT / self.name
@@ -112,11 +113,28 @@ class Box:
 
     # -- the network ------------------------------------------------------------------------
     def start_network(self, state: dict[str, object], forward: list[int]) -> None:
-        """The holder process: the box's private namespace, the IMDS and the forwarder."""
+        """The holder process: the box's private namespace, the IMDS and the forwarder.
+        Each boot gets a fresh namespace (as a started instance gets a fresh network)."""
         self.set_metadata(state)
+        self.forward = list(forward)
+        self._start_holder()
+
+    def _stop_holder(self) -> None:
+        if self.holder is not None and self.holder.poll() is None:
+            assert self.holder.stdin is not None
+            self.holder.stdin.close()
+            try:
+                self.holder.wait(10)
+            except subprocess.TimeoutExpired:
+                self.holder.kill()
+                self.holder.wait(10)
+        self.netns = ""
+
+    def _start_holder(self) -> None:
+        self._stop_holder()
         command = [sys.executable, "-m", "tests.box.netns", "--state",
                    str(self.run_dir / "imds.json")]
-        for port in forward:
+        for port in self.forward:
             command += ["--forward", str(port)]
         self.holder = subprocess.Popen(
             command, cwd=REPO, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
@@ -135,10 +153,13 @@ class Box:
         path.with_suffix(".tmp").replace(path)
 
     # -- boot, run, stop --------------------------------------------------------------------
-    def boot(self, timeout: float = 120.0) -> None:
-        """Boot the box and wait until its systemd has finished starting up."""
+    def boot(self, timeout: float = 120.0, *, wait: bool = True) -> None:
+        """Boot the box and wait until its systemd has finished starting up (or, with
+        ``wait=False``, only until its systemd runs: for a box expected to power off)."""
         if self.running():
             raise BoxError(f"the box {self.name} is already running")
+        if self.boots and self.holder is not None:
+            self._start_holder()
         check_private_network(self.netns)
         roots = cgroup_roots()
         groups = [root / CGROUP_PARENT / self.name for root in roots]
@@ -161,16 +182,58 @@ class Box:
         console.close()
         self.leader = self._find_leader(timeout=30)
         (self.run_dir / "leader").write_text(str(self.leader))
-        deadline = time.monotonic() + timeout
-        while True:  # until systemd answers on its bus, then until it has started up
-            done = self.run(["systemctl", "is-system-running", "--wait"], check=False,
-                            timeout=timeout)
-            state = done.stdout.strip()
-            if state or time.monotonic() > deadline or not self.running():
-                break
-            time.sleep(0.2)
+        if not wait:
+            return
+        state = self._wait_started(timeout)
+        if state == "powered-off":
+            return  # a guard powered it off while it booted: the caller asks wait_exit()
         if state not in ("running", "degraded"):
-            raise BoxError(f"the box did not finish booting: {state or done.stderr.strip()}")
+            raise BoxError(f"the box did not finish booting: {state}")
+
+    def _wait_started(self, timeout: float) -> str:
+        """systemd's state once it has started up; "powered-off" if the box went away
+        meanwhile (a client inside may then never return: it is not waited for)."""
+        assert self.nspawn is not None
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not self._pid1_is_systemd() or self.nspawn.poll() is not None:
+                # shutting down: a process started inside now would hold the shutdown up
+                # (systemd-shutdown waits for every process of the box to go)
+                try:
+                    self.nspawn.wait(max(1.0, deadline - time.monotonic()))
+                except subprocess.TimeoutExpired:
+                    return "stuck while powering off"
+                return "powered-off"
+            waiting = subprocess.Popen(
+                ["nsenter", "-t", str(self.leader), "-a", "env", "-i", f"PATH={BOX_PATH}",
+                 "systemctl", "is-system-running", "--wait"],
+                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+            while waiting.poll() is None and self.nspawn.poll() is None \
+                    and time.monotonic() < deadline:
+                time.sleep(0.2)
+            if waiting.poll() is None:
+                waiting.kill()
+                waiting.wait()
+            if self.nspawn.poll() is not None:
+                return "powered-off"
+            assert waiting.stdout is not None
+            state = waiting.stdout.read().strip()
+            if state in ("running", "degraded"):
+                return state
+            if state == "stopping":  # no more processes inside: they would hold it up
+                try:
+                    self.nspawn.wait(max(1.0, deadline - time.monotonic()))
+                except subprocess.TimeoutExpired:
+                    return "stuck while powering off"
+                return "powered-off"
+            time.sleep(0.5)  # not up yet (no bus, or "starting"), or "stopping"
+        return f"still starting after {timeout:.0f} s"
+
+    def _pid1_is_systemd(self) -> bool:
+        try:
+            return Path(f"/proc/{self.leader}/comm").read_text().strip() == "systemd"
+        except OSError:
+            return False
 
     def _find_leader(self, timeout: float) -> int:
         assert self.nspawn is not None
@@ -230,7 +293,9 @@ class Box:
         return path.read_text(errors="replace") if path.exists() else ""
 
     def journal(self, *args: str) -> str:
-        """The box's journal (also after it powered off), read on the host."""
+        """The box's journal: from its journald while it runs, else from its disk."""
+        if self.running():
+            return self.run(["journalctl", "--no-pager", *args], check=False).stdout
         journal = self.upper / "var" / "log" / "journal"
         done = subprocess.run(["journalctl", "-D", str(journal), "--no-pager", *args],
                               capture_output=True, text=True, check=False)
@@ -248,14 +313,7 @@ class Box:
                 self.nspawn.wait(10)
         if self.nspawn is not None:
             self._after_exit()
-        if self.holder is not None and self.holder.poll() is None:
-            assert self.holder.stdin is not None
-            self.holder.stdin.close()
-            try:
-                self.holder.wait(10)
-            except subprocess.TimeoutExpired:
-                self.holder.kill()
-                self.holder.wait(10)
+        self._stop_holder()
         if keep_logs:
             self.save_logs()
         destroy_files(self.run_dir)

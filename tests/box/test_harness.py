@@ -5,14 +5,17 @@ and leaves nothing behind."""
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
+import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from shared.devtools.motoserver import MotoServer
-from tests.box.box import CGROUP_PARENT, Box, BoxError, cgroup_roots
+from tests.box.box import CGROUP_PARENT, REPO, RUN_ROOT, Box, BoxError, cgroup_roots, reap_stale
 from tests.box.netns import IMDS_ADDRESS
 
 USER_DATA = """#cloud-config
@@ -83,3 +86,57 @@ def test_a_box_boots_in_its_own_network_and_leaves_nothing(
     assert str(box.run_dir) not in mounts
     assert "hello from the seed" in box.journal("-u", "cloud-final.service") or \
         "Cloud-init" in box.journal()
+
+
+@pytest.mark.parametrize("how", [signal.SIGTERM, signal.SIGKILL])
+def test_an_interrupted_run_leaves_nothing_behind(box_rootfs: Path, tmp_path: Path,
+                                                 how: signal.Signals) -> None:
+    """`scripts/box boot` stopped (SIGTERM, as ^C or a CI timeout) or killed outright: the
+    box, its network and its cgroups go; what a killed run leaves on disk is reaped."""
+    user_data = tmp_path / "user-data"
+    user_data.write_text(USER_DATA)
+    runner = subprocess.Popen([sys.executable, "-m", "tests.box", "boot", str(user_data)],
+                              cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              text=True)
+    assert runner.stdout is not None
+    line = runner.stdout.readline()
+    assert " is up" in line, line + runner.stdout.read()
+    name = line.split()[1]
+    nspawn = _pids_with(f"--machine={name}")
+    holder = _pids_with(f"run/{name}/imds.json")
+    assert nspawn and holder
+    runner.send_signal(how)
+    runner.wait(60)
+    deadline = time.monotonic() + 60
+    while (_alive(nspawn) or _alive(holder)) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert not _alive(nspawn) and not _alive(holder)
+    if how == signal.SIGKILL:
+        assert name in reap_stale()
+    assert not (RUN_ROOT / name).exists()
+    for root in cgroup_roots():
+        assert not (root / CGROUP_PARENT / name).exists()
+    assert name not in Path("/proc/self/mountinfo").read_text()
+
+
+def _pids_with(text: str) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if text in (entry / "cmdline").read_text().replace("\0", " "):
+                    found.append(int(entry.name))
+            except OSError:
+                pass
+    return found
+
+
+def _alive(pids: list[int]) -> bool:
+    """Any of ``pids`` still running (a zombie has ended)."""
+    for pid in pids:
+        try:
+            if Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z":
+                return True
+        except OSError:
+            pass
+    return False
