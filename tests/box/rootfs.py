@@ -6,7 +6,9 @@
 * the **app image**: PostgreSQL 15 and busybox, the base of the stand-in market
   app's image (built in the box with ``FROM scratch``, no registry).
 
-Each is cached under ``.cache/box/`` as a zstd tarball (box) or a gzip tarball
+Each is cached outside the checkout, under ``$MARKET_SYNC_BOX_CACHE`` (default
+``~/.cache/market-sync/box``, honouring ``XDG_CACHE_HOME``), so a fresh clone on the
+same machine (CI's is one) finds it warm; it is a zstd tarball (box) or a gzip tarball
 (image, which Docker's ``ADD`` unpacks), named by a hash of the suite, the package
 list and the customize script, so a change to any of them builds a new one. The
 box's tarball is unpacked once next to it: the pristine lower directory every box
@@ -19,6 +21,7 @@ import contextlib
 import fcntl
 import hashlib
 import json
+import os
 import shutil
 import subprocess
 import tempfile
@@ -29,7 +32,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-CACHE = HERE.parents[1] / ".cache" / "box"
+CACHE = Path(os.environ.get("MARKET_SYNC_BOX_CACHE") or Path(
+    os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "market-sync" / "box")
 SUITE = "bookworm"
 
 BOX_PACKAGES = (

@@ -80,7 +80,7 @@ def agent_wheel(out_dir: Path) -> Path:
 
 def wheelhouse(wheel: Path) -> Path:
     """The agent's dependencies as wheels for the instance, fetched once with pip and
-    cached under .cache/box/ by the project's dependency list."""
+    cached beside the rootfs (tests.box.rootfs.CACHE) by the project's dependency list."""
     from installer.artifacts import build_wheelhouse
 
     pyproject = (HERE.parents[1] / "pyproject.toml").read_text()
