@@ -68,7 +68,7 @@ def agent_wheel(out_dir: Path,
     return build(source, out_dir)
 
 
-def _record_hash(data: bytes) -> str:
+def record_hash(data: bytes) -> str:
     digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=")
     return "sha256=" + digest.decode("ascii")
 
@@ -102,7 +102,7 @@ def wheel_from_installed(out_dir: Path, name: str = DIST_NAME) -> Path:
                           "partial install", "run from the checkout, or pass --wheel")
     out_dir.mkdir(parents=True, exist_ok=True)
     wheel = out_dir / f"{project}-{dist.version}-py3-none-any.whl"
-    record = [f"{path},{_record_hash(data)},{len(data)}" for path, data in members.items()]
+    record = [f"{path},{record_hash(data)},{len(data)}" for path, data in members.items()]
     record.append(f"{dist_info}/RECORD,,")
     try:
         with zipfile.ZipFile(wheel, "w", zipfile.ZIP_DEFLATED) as archive:

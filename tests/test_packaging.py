@@ -13,18 +13,35 @@ import pytest
 from desktop import launcher
 from desktop.system import installation
 from desktop.system.autostart import tray_command
+from installer.wheelprune import read_services
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_every_aws_client_the_code_makes_has_its_model_in_the_package() -> None:
-    listed = {line.split("#")[0].strip() for line in
-              (ROOT / "packaging" / "botocore-services.txt").read_text().splitlines()} - {""}
+    listed = read_services(ROOT / "packaging" / "botocore-services.txt")
     used = set()
     for package in ("shared", "desktop", "installer", "ec2"):
         for path in (ROOT / package).rglob("*.py"):
             used |= set(re.findall(r'\bclient\(\s*"([a-z0-9-]+)"', path.read_text()))
     assert used and used <= listed, sorted(used - listed)
+
+
+def test_the_instance_botocore_keeps_the_model_of_every_client_the_agent_makes() -> None:
+    # The agent (ec2/) makes its clients through shared.aws.AwsClients, whose methods are
+    # named after their services, or by name with client("...").
+    methods = dict(re.findall(r'def (\w+)\(self\) -> \w+:\s+(?:"""[^"]*"""\s+)?return '
+                              r'self(?:\.session)?\.client\(\s*"([a-z0-9-]+)"',
+                              (ROOT / "shared" / "aws.py").read_text()))
+    assert {"s3", "ssm", "sns", "cloudwatch", "ec2"} <= set(methods)
+    used = set()
+    for path in (ROOT / "ec2").rglob("*.py"):
+        text = path.read_text()
+        used |= set(re.findall(r'\bclient\(\s*"([a-z0-9-]+)"', text))
+        used |= {methods[m] for m in re.findall(r"(?:clients|AwsClients\([^()]*\))\.(\w+)\b",
+                                                text) if m in methods}
+    listed = read_services(ROOT / "packaging" / "instance-botocore-services.txt")
+    assert used == listed
 
 
 def test_the_frozen_app_starts_its_worker_and_login_item_from_its_own_executable(

@@ -227,11 +227,18 @@ def test_sigkill_during_the_merge_leaves_the_laptop_untouched(
     finishes_afterwards(world)
 
 
-def test_temporary_files_are_removed_after_a_sync(world: World) -> None:
-    leftovers = set(Path(tempfile.gettempdir()).glob("market-sync-backup-*"))
+def test_temporary_files_are_removed_after_a_sync(world: World, tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    # A temp dir of this test's own: the shared /tmp holds other processes' files.
+    private = tmp_path / "tmp"
+    private.mkdir()
+    monkeypatch.setenv("TMPDIR", str(private))
+    monkeypatch.setattr(tempfile, "tempdir", str(private))
+    world.instance(SEED, {"day": "2026-11-21", "n": 50})
+    world.backup(at_ist("2026-11-21"))  # works in a market-sync-backup-* temp dir
     assert world.sync().exit_code == 0
     assert not [p for p in world.downloads.rglob("*") if p.is_file()]
-    assert set(Path(tempfile.gettempdir()).glob("market-sync-backup-*")) == leftovers
+    assert list(private.iterdir()) == []
 
 
 def test_no_password_reaches_the_logs_or_the_report(world: World,

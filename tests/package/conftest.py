@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from desktop.demo.scenario import simulate_days
+from desktop.demo.world import DemoWorld, demo_world
 from tests.package.gate import record_passed
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -55,6 +57,13 @@ def packaged_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PackagedA
     tarballs = list(dist.glob("market-sync-*-linux-*.tar.gz"))
     assert len(tarballs) == 1, list(dist.iterdir())
     yield PackagedApp(dist / "market-sync", tarballs[0])
+
+
+@pytest.fixture
+def world() -> Iterator[DemoWorld]:
+    with demo_world(days=2, step_seconds=60) as world:
+        simulate_days(world, lambda _line: None, 60)
+        yield world
 
 
 _outcomes: list[bool] = []

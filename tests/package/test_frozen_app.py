@@ -12,15 +12,13 @@ import sys
 import tarfile
 import tomllib
 import zipfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import boto3
 import psycopg
 import pytest
 
-from desktop.demo.scenario import simulate_days
-from desktop.demo.world import DemoWorld, demo_world
+from desktop.demo.world import DemoWorld
 from shared.devtools.motoserver import FAKE_CREDENTIALS, MotoServer
 from shared.devtools.traysession import TraySession, tray_session, wait_for
 from tests.package.conftest import ROOT, PackagedApp
@@ -36,13 +34,6 @@ def trader_env(home: Path, session: TraySession | None = None) -> dict[str, str]
     base = {"HOME": str(home), "PATH": "/usr/bin:/bin", "LANG": "C.UTF-8",
             **FAKE_CREDENTIALS}
     return session.environment(base) if session else base
-
-
-@pytest.fixture
-def world() -> Iterator[DemoWorld]:
-    with demo_world(days=2, step_seconds=60) as world:
-        simulate_days(world, lambda _line: None, 60)
-        yield world
 
 
 def applied_dumps(world: DemoWorld) -> list[str]:
