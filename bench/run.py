@@ -172,7 +172,7 @@ class World:
 region = "ap-south-1"
 endpoint_url = "{self.endpoint}"
 bucket = "{self.bucket}"
-instance_id = "i-0bench0000000000"
+instance_id = "i-0be0c0000000000a0"
 
 [database]
 conninfo = "{conninfo}"

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
-from shared.cliutil import run_handler
+from shared.cliutil import Parser, add_version, describe_subcommands, run_handler
 from shared.logsetup import configure_cli_logging
 
 
@@ -18,7 +18,7 @@ def build_parser() -> argparse.ArgumentParser:
     from desktop.system.installation import app_version
     from installer import cli as installer_cli
 
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="market-sync",
         description="Your market-data instance on AWS, synced to this laptop's PostgreSQL.",
         epilog="Exit codes: 0 ok, 1 failed, 2 usage, 3 conflicts under --policy abort, "
@@ -30,10 +30,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"market-sync {app_version()}")
     parser.add_argument("-v", "--verbose", action="count", default=0,
                         help="more log output (-vv for debug)")
+    add_version(parser)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for register in (sync.register, instance.register, demo.register, installer_cli.register,
                      tray.register):
         register(commands)
+    describe_subcommands(parser)
     return parser
 
 

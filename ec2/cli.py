@@ -11,7 +11,15 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from shared.cliutil import print_json, run_handler
+from shared.cliutil import (
+    Parser,
+    add_version,
+    describe_subcommands,
+    iso_date,
+    positive_int,
+    print_json,
+    run_handler,
+)
 from shared.logsetup import configure_cli_logging
 
 if TYPE_CHECKING:
@@ -39,7 +47,7 @@ def _trading_day(args: argparse.Namespace) -> int:
     from shared.calendar import TradingCalendar, today_ist
 
     calendar = TradingCalendar.load()
-    day = dt.date.fromisoformat(args.date) if args.date else today_ist()
+    day = args.date or today_ist()
     if calendar.is_trading_day(day):
         print(f"{day} is a trading day")
         return 0
@@ -219,7 +227,7 @@ def _os_updates(args: argparse.Namespace) -> int:
     return 0
 
 
-def _add_instance_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def _add_instance_commands(commands: argparse._SubParsersAction[Parser]) -> None:
     updates = commands.add_parser(
         "os-updates", help="install the operating system's security updates (AL2023: up to "
         "the release pinned in SSM; Ubuntu/Debian: unattended-upgrades)")
@@ -246,12 +254,14 @@ def _add_instance_commands(commands: argparse._SubParsersAction[argparse.Argumen
     notify = commands.add_parser(
         "notify", help="publish UNIT's failure with its journal tail to the SNS topic")
     notify.add_argument("unit", metavar="UNIT", help="the systemd unit that failed")
-    notify.add_argument("--lines", type=int, default=40, help="journal lines to include")
+    notify.add_argument("--lines", type=positive_int, default=40,
+                        help="journal lines to include (40)")
     notify.set_defaults(handler=_notify)
 
     report = commands.add_parser(
         "report-backup", help="publish MarketSync/BackupSucceeded (1 or 0) for this instance")
-    report.add_argument("result", choices=("succeeded", "failed"))
+    report.add_argument("result", choices=("succeeded", "failed"),
+                        help="how the day's backup went")
     report.set_defaults(handler=_report_backup)
 
     health = commands.add_parser("health", help="exit 0 if the market app answers its health URL")
@@ -283,13 +293,15 @@ def _log_to_journal_if_under_systemd() -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="market-sync-agent",
         description="market-sync's agent on the EC2 instance: backups to S3, trading-day checks.",
     )
     parser.add_argument("--config", metavar="PATH", default=DEFAULT_AGENT_CONFIG,
                         help=f"agent config (default {DEFAULT_AGENT_CONFIG})")
-    parser.add_argument("-v", "--verbose", action="count", default=0)
+    parser.add_argument("-v", "--verbose", action="count", default=0,
+                        help="more log output (-vv for debug)")
+    add_version(parser)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     backup = commands.add_parser(
@@ -300,12 +312,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     trading = commands.add_parser(
         "trading-day", help="exit 0 if DATE (default today, IST) has an NSE session, 1 if not")
-    trading.add_argument("date", nargs="?", metavar="DATE", help="YYYY-MM-DD")
+    trading.add_argument("date", nargs="?", metavar="DATE", type=iso_date,
+                         help="YYYY-MM-DD (a date that is not one: exit 2)")
     trading.set_defaults(handler=_trading_day)
     _add_instance_commands(commands)
     from ec2 import setup_cli
 
     setup_cli.register(commands)
+    describe_subcommands(parser)
     return parser
 
 

@@ -37,9 +37,11 @@ def register(commands: argparse._SubParsersAction[Any]) -> None:
     p.add_argument("--ip", help="your public IPv4 address; only it may reach the app port")
     p.add_argument("--app-source", help="s3://…/app.tar.gz, an https git URL, or a local "
                    ".tar.gz to upload")
-    p.add_argument("--instance-type", choices=tpl.INSTANCE_TYPES)
+    p.add_argument("--instance-type", choices=tpl.INSTANCE_TYPES,
+                   help="the EC2 instance type (its monthly cost: `market-sync cost`)")
     p.add_argument("--retention-days", type=int, help="days a dump is kept in S3 (default 365)")
-    p.add_argument("--app-port", type=int, default=None)
+    p.add_argument("--app-port", type=int, default=None,
+                   help="the market app's port on the instance")
     p.add_argument("--database", metavar="CONNINFO",
                    help="the laptop's PostgreSQL (libpq conninfo without password)")
     p.add_argument("--distro", choices=DISTROS, default=None,
@@ -95,9 +97,10 @@ def register(commands: argparse._SubParsersAction[Any]) -> None:
                    help="estimate for this type (repeatable; default t3.small and t3.medium)")
     c.add_argument("--daily-mb", type=float, default=50.0,
                    help="compressed dump size per trading day in MB (default 50)")
-    c.add_argument("--retention-days", type=int, default=tpl.DEFAULT_RETENTION_DAYS)
+    c.add_argument("--retention-days", type=int, default=tpl.DEFAULT_RETENTION_DAYS,
+                   help=f"days a dump is kept in S3 ({tpl.DEFAULT_RETENTION_DAYS})")
     c.add_argument("--no-actual", action="store_true", help="skip Cost Explorer")
-    c.add_argument("--json", action="store_true")
+    c.add_argument("--json", action="store_true", help="print one JSON object")
     c.set_defaults(handler=_cost)
 
 

@@ -97,6 +97,7 @@ class AwsClients:
             endpoint_url=self.config.endpoint_url,
             config=boto_config(),
         )
+        made.meta.events.register("before-parse", refuse_web_pages)
         if self.identity is not None:
             made.meta.events.register("after-call", self._mark_denied)
         return made
@@ -143,6 +144,28 @@ class AwsClients:
     def budgets(self) -> Any:
         """AWS Budgets: one endpoint for the account, in us-east-1 (no type stubs here)."""
         return self.client("budgets", "us-east-1")
+
+
+NOT_AWS_HINT = ("something between this laptop and AWS answers in its place: sign in to the "
+                "network (hotel or airport Wi-Fi), check the proxy, or check endpoint_url "
+                "under [aws]")
+
+
+def refuse_web_pages(operation_model: Any, response_dict: dict[str, Any],
+                     **_: Any) -> None:
+    """botocore's ``before-parse`` hook: a web page where AWS should answer (a captive
+    portal, a proxy's error page) is said so, instead of being parsed as an empty answer
+    (EC2's parser reads an HTML page as "no such instance")."""
+    if getattr(operation_model, "has_streaming_output", False):
+        return  # an S3 object's own content type is not the answer's
+    body = response_dict.get("body") or b""
+    start = body[:200].lstrip().lower() if isinstance(body, bytes) else b""
+    # By the body, not the Content-Type: some endpoints (moto) label empty answers text/html.
+    if start.startswith((b"<!doctype html", b"<html", b"<head", b"<body", b"<title")):
+        name = getattr(operation_model, "name", "the call")
+        service = getattr(getattr(operation_model, "service_model", None), "service_id", "")
+        raise AwsError(f"the AWS endpoint answered {service} {name} with a web page, not AWS"
+                       .replace("  ", " "), NOT_AWS_HINT)
 
 
 _CODE_MESSAGES: dict[str, tuple[str, str]] = {
@@ -233,4 +256,9 @@ def aws_error(exc: BaseException, action: str) -> AwsError:
         return AwsError(str(exc), "check `profile` under [aws] in the config")
     if isinstance(exc, bex.BotoCoreError):
         return AwsError(f"AWS call failed while trying to {action}: {exc}")
+    from botocore.parsers import ResponseParserError
+
+    if isinstance(exc, ResponseParserError):
+        return AwsError(f"the AWS endpoint answered with something that is not AWS (while "
+                        f"trying to {action})", NOT_AWS_HINT)
     raise exc

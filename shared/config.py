@@ -7,17 +7,23 @@ be found, the line: never a traceback.
 from __future__ import annotations
 
 import enum
-import ipaddress
 import re
 import tomllib
-import urllib.parse
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from shared.errors import ConfigError, TableNameError
 from shared.tables import MergeMode, QualifiedName, TableSpec, parse_qualified_name
+from shared.validate import (
+    Problem,
+    check_bucket,
+    check_conninfo,
+    check_endpoint_url,
+    check_instance_id,
+    check_region,
+)
 
 
 class ConflictPolicy(enum.StrEnum):
@@ -126,19 +132,7 @@ _HEADER = re.compile(r"^\s*(\[\[?)\s*([^\[\]#]*?)\s*\]\]?\s*(?:#.*)?$")
 
 def _endpoint_allowed(url: str) -> bool:
     """https anywhere; plain http only to this machine (moto, LocalStack)."""
-    parts = urllib.parse.urlsplit(url)
-    try:
-        host = parts.hostname
-    except ValueError:
-        return False
-    if not host or parts.scheme not in ("http", "https"):
-        return False
-    if parts.scheme == "https" or host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+    return check_endpoint_url(url) is None
 
 
 class _Section:
@@ -172,6 +166,16 @@ class _Section:
         if not all(isinstance(v, str) for v in values):
             raise self.loader.error(self.name, key, f"{key!r} must be a list of strings", "")
         return tuple(values)
+
+    def checked(self, key: str, check: Callable[[str], Problem | None],
+                default: Any = ...) -> Any:
+        """A string key that must pass ``check`` (shared/validate.py)."""
+        value = self.get(key, str, default)
+        if key in self.data:
+            problem = check(value)
+            if problem is not None:
+                raise self.loader.error(self.name, key, problem.message, problem.hint)
+        return value
 
     def choice(self, key: str, enum_type: type[enum.StrEnum], default: enum.StrEnum) -> Any:
         raw = self.get(key, str, str(default))
@@ -255,17 +259,13 @@ def parse_config(text: str, path: Path) -> Config:
                            "empty path segments", 'write it like "prod/" (no leading slash)')
     if prefix and not prefix.endswith("/"):
         prefix += "/"
-    endpoint = aws.get("endpoint_url", str, None)
-    if endpoint is not None and not _endpoint_allowed(endpoint):
-        raise loader.error("aws", "endpoint_url", f"endpoint_url {endpoint!r} is not https",
-                           "only https endpoints are used, except on this machine (127.0.0.1)")
     aws_config = AwsConfig(
-        region=aws.get("region", str, "ap-south-1"),
-        bucket=aws.get("bucket", str),
+        region=aws.checked("region", check_region, "ap-south-1"),
+        bucket=aws.checked("bucket", check_bucket),
         profile=aws.get("profile", str, None),
-        endpoint_url=endpoint,
+        endpoint_url=aws.checked("endpoint_url", check_endpoint_url, None),
         prefix=prefix,
-        instance_id=aws.get("instance_id", str, None),
+        instance_id=aws.checked("instance_id", check_instance_id, None),
         stack=aws.get("stack", str, None),
     )
 
@@ -277,6 +277,7 @@ def parse_config(text: str, path: Path) -> Config:
             "database", "conninfo", "conninfo contains a password",
             "remove it; market-sync reads the password from the OS keyring, PGPASSWORD or .pgpass",
         )
+    conninfo = db.checked("conninfo", check_conninfo)
 
     tables: list[TableSpec] = []
     raw_tables = root.get("tables", list, [], what="an array of [[tables]]")

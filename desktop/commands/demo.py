@@ -7,6 +7,8 @@ import importlib.util
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from shared.cliutil import positive_int
+
 if TYPE_CHECKING:
     from desktop.demo.world import DemoWorld
 
@@ -21,8 +23,9 @@ def register(commands: argparse._SubParsersAction[Any]) -> None:
         "trading days of sample ticks and the real backup agent (one dump per day at 16:00 "
         "IST); then the tray pointed at all of it. With --headless: the real sync with its "
         "report, then a conflict and its report, in the terminal.")
-    demo.add_argument("--days", type=int, default=3, help="trading days of sample data (3)")
-    demo.add_argument("--step", type=int, default=15,
+    demo.add_argument("--days", type=positive_int, default=3, metavar="N",
+                      help="trading days of sample data (3)")
+    demo.add_argument("--step", type=positive_int, default=15, metavar="SECONDS",
                       help="seconds between ticks per instrument (15: ~12k ticks a day)")
     demo.add_argument("--headless", action="store_true",
                       help="no tray: run a sync and print its report instead")

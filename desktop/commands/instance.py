@@ -7,7 +7,7 @@ import datetime as dt
 import re
 from typing import TYPE_CHECKING, Any
 
-from shared.cliutil import config_from_args, print_json
+from shared.cliutil import config_from_args, positive_float, print_json
 from shared.config import Config
 from shared.errors import ConfigError
 
@@ -30,7 +30,7 @@ def register(commands: argparse._SubParsersAction[Any]) -> None:
     start.add_argument("--keep-running-until", metavar="TIME",
                        help="keep it up until TIME (HH:MM today, or an ISO time; IST unless "
                        "given): its guard powers it off once TIME has passed")
-    start.add_argument("--timeout", type=float, default=300, metavar="SECONDS",
+    start.add_argument("--timeout", type=positive_float, default=300, metavar="SECONDS",
                        help="how long --wait waits (300)")
     start.add_argument("--json", action="store_true", help="print the state as JSON")
     start.set_defaults(handler=_start)
@@ -40,7 +40,7 @@ def register(commands: argparse._SubParsersAction[Any]) -> None:
     stop.add_argument("--wait", action="store_true", help="wait until it is stopped")
     stop.add_argument("--force", action="store_true",
                       help="stop even during market hours (09:00–15:30 IST on a trading day)")
-    stop.add_argument("--timeout", type=float, default=300, metavar="SECONDS",
+    stop.add_argument("--timeout", type=positive_float, default=300, metavar="SECONDS",
                       help="how long --wait waits (300)")
     stop.add_argument("--json", action="store_true", help="print the state as JSON")
     stop.set_defaults(handler=_stop)

@@ -38,16 +38,24 @@ def register(commands: argparse._SubParsersAction[Any]) -> None:
                       "adds get its default (NULL without one)")
     sync.set_defaults(handler=_sync)
 
-    history = commands.add_parser("history", help="applied dumps with their counts")
-    history.add_argument("--json", action="store_true")
+    history = commands.add_parser(
+        "history", help="applied dumps with their counts",
+        description="Every dump merged into the laptop database, oldest first: its days, "
+        "new/unchanged/diverged rows, size, and when it was applied (IST).")
+    history.add_argument("--json", action="store_true", help="print one JSON object")
     history.set_defaults(handler=_history)
 
     conflicts = commands.add_parser(
-        "conflicts", help="rows that differed between the laptop and a dump (both versions)")
+        "conflicts", help="rows that differed between the laptop and a dump (both versions)",
+        description="Each row a sync found changed on both sides: its key, the laptop's and "
+        "the dump's version, and which one won. The tray's Conflicts window can put the "
+        "laptop's version back.")
     conflicts.add_argument("--dump", metavar="ID", help="only this dump")
     fmt = conflicts.add_mutually_exclusive_group()
-    fmt.add_argument("--json", action="store_true")
-    fmt.add_argument("--csv", action="store_true")
+    fmt.add_argument("--json", action="store_true", help="print one JSON object")
+    fmt.add_argument("--csv", action="store_true",
+                     help="print CSV: one column per key part, then each field's laptop and "
+                     "incoming value")
     conflicts.set_defaults(handler=_conflicts)
 
 

@@ -65,7 +65,7 @@ DEMO_INSTANCE_TYPE = "t3.small"
 
 
 def config_text(endpoint: str, bucket: str, conninfo: str,
-                instance_id: str = "i-0demo000000000001", health_url: str | None = None) -> str:
+                instance_id: str = "i-0de0000000000000a", health_url: str | None = None) -> str:
     app = f'\n[app]\nhealth_url = "{health_url}"\n' if health_url else ""
     return f"""# market-sync demo configuration (throwaway)
 [aws]

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from desktop.engine.gaps import describe_days, history_from, missing_history
@@ -67,17 +67,25 @@ class BackupInfo:
                    rows=int(data["rows"]), bytes=int(data["bytes"]))
 
 
+PARTS = ("instance", "newest_backup", "last_sync", "pending_dumps", "gaps")
+
+
 @dataclass(frozen=True)
 class StatusSnapshot:
-    """One look at everything. ``None`` means that part could not be read (see ``errors``)
-    or, for ``health``, was not probed because the instance is not running."""
+    """One look at everything.
+
+    A part that could not be read is ``None`` *and* named in ``unknown`` with the sentence
+    why: "no backup in S3" (``newest_backup`` None, not in ``unknown``) is a fact, "could not
+    list S3" is not, and the two are never shown alike. ``health`` is also ``None`` when it
+    was not probed because the instance is not running.
+    """
 
     instance: InstanceState | None
     health: AppHealth | None
     schedule: ScheduleInfo
     newest_backup: BackupInfo | None
     last_sync: AppliedDump | None
-    pending_dumps: int
+    pending_dumps: int | None
     gaps: tuple[dt.date, ...]
     errors: tuple[str, ...]
     collected_at: dt.datetime
@@ -85,10 +93,14 @@ class StatusSnapshot:
     # Trading days the instance holds before the laptop's first covered day that no dump
     # in S3 covers any more (desktop/engine/gaps.py, as `sync` reports them).
     missing_history: tuple[dt.date, ...] = ()
+    unknown: Mapping[str, str] = field(default_factory=dict)  # part -> why it is unknown
 
     @property
     def ok(self) -> bool:
         return not self.errors
+
+    def why_unknown(self, part: str) -> str | None:
+        return self.unknown.get(part)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -104,6 +116,7 @@ class StatusSnapshot:
             "missing_history": [d.isoformat() for d in self.missing_history],
             "errors": list(self.errors),
             "collected_at": self.collected_at.isoformat(),
+            **{f"{part}_error": self.unknown.get(part) for part in PARTS},
         }
 
     @classmethod
@@ -127,17 +140,20 @@ class StatusSnapshot:
             else BackupInfo.from_json(data["newest_backup"]),
             last_sync=None if data["last_sync"] is None
             else AppliedDump.from_json(data["last_sync"]),
-            pending_dumps=int(data["pending_dumps"]),
+            pending_dumps=None if data["pending_dumps"] is None else int(data["pending_dumps"]),
             gaps=tuple(dt.date.fromisoformat(d) for d in data["gaps"]),
             errors=tuple(str(e) for e in data["errors"]),
             collected_at=_moment(data["collected_at"]),
             backup_missing=bool(data["backup_missing"]),
             missing_history=tuple(dt.date.fromisoformat(d)
-                                  for d in data.get("missing_history", ())))
+                                  for d in data.get("missing_history", ())),
+            unknown={part: str(data[f"{part}_error"]) for part in PARTS
+                     if data.get(f"{part}_error")})
 
     def summary(self) -> str:
         """The same facts as text, one line each (``market-sync status``)."""
-        lines = [f"Instance   {self.instance.describe() if self.instance else 'unknown'}"]
+        inst = self.instance
+        lines = [f"Instance   {inst.describe() if inst else self._unknown('instance')}"]
         if self.health is not None:
             word = "healthy" if self.health.ok else "unhealthy"
             lines.append(f"App        {word}: {self.health.detail}")
@@ -147,13 +163,18 @@ class StatusSnapshot:
                      f"next stop {_when(self.schedule.next_stop)}")
         b = self.newest_backup
         lines.append("Backup     " + (
-            f"{b.dump_id}: {_days(b.first_day, b.last_day)}, {b.rows:,} rows, "
-            f"{b.bytes / 1e6:,.1f} MB, made {_when(b.created_at)}" if b else "none in S3"))
+            f"{b.dump_id}: {_days(b.first_day, b.last_day)}, {plural(b.rows, 'row')}, "
+            f"{b.bytes / 1e6:,.1f} MB, made {_when(b.created_at)}" if b
+            else self._unknown("newest_backup", "none in S3")))
         s = self.last_sync
         lines.append("Last sync  " + (
             f"{s.dump_id}: {_days(s.first_day, s.last_day)}, applied {_when(s.applied_at)}"
-            if s else "never"))
-        lines.append(f"Pending    {self.pending_dumps} dump(s) to sync")
+            if s else self._unknown("last_sync", "never")))
+        lines.append("Pending    " + (
+            self._unknown("pending_dumps") if self.pending_dumps is None
+            else f"{plural(self.pending_dumps, 'dump')} to sync"))
+        if "gaps" in self.unknown and "pending_dumps" not in self.unknown:
+            lines.append(f"Gaps       {self._unknown('gaps')}")
         if self.gaps:
             lines.append("Gaps       " + ", ".join(d.isoformat() for d in self.gaps)
                          + " (trading days no dump covers)")
@@ -166,6 +187,22 @@ class StatusSnapshot:
                          f"after {BACKUP_DUE:%H:%M} IST")
         lines.extend(f"Problem:   {e}" for e in self.errors)
         return "\n".join(lines)
+
+
+    def _unknown(self, part: str, otherwise: str = "unknown") -> str:
+        why = self.unknown.get(part)
+        return f"unknown ({lowered(why)})" if why else otherwise
+
+
+def lowered(sentence: str) -> str:
+    """A sentence as a clause: "The bucket is gone." → "the bucket is gone"."""
+    text = sentence.rstrip(".")
+    return text[:1].lower() + text[1:] if text[1:2].islower() else text
+
+
+def plural(count: int, noun: str) -> str:
+    """``1 row``, ``2 rows``, ``1,204 rows``."""
+    return f"{count:,} {noun}{'' if count == 1 else 's'}"
 
 
 def _moment(value: str) -> dt.datetime:
@@ -208,11 +245,19 @@ def collect_status(config: Config, clients: AwsClients, *, password: str | None 
     """Read every part; none of them raises."""
     calendar = calendar or TradingCalendar.load()
     now = clock().astimezone(IST)
-    errors: list[str] = []
+    errors = _Problems()
+    unknown: dict[str, str] = {}
 
     instance, health = _instance_part(config, clients, calendar, clock, errors)
+    if instance is None and errors:
+        unknown["instance"] = errors.short[-1]
+    before = len(errors)
     store, listed, newest = _backup_part(config, clients, errors)
+    if len(errors) > before:
+        unknown["newest_backup"] = errors.short[-1]
     applied = _ledger_part(config, password, errors)
+    if applied is None:
+        unknown["last_sync"] = errors.short[-1]
 
     pending_refs: list[DumpRef] = []
     if listed is not None and applied is not None:
@@ -220,8 +265,15 @@ def collect_status(config: Config, clients: AwsClients, *, password: str | None 
         newest_applied = applied[-1].dump_id if applied else ""
         # The rule of SyncEngine.plan: dumps older than the newest applied one are superseded.
         pending_refs = [r for r in listed if r.dump_id not in done and r.dump_id >= newest_applied]
+    else:
+        unknown["pending_dumps"] = unknown.get("newest_backup") or unknown["last_sync"]
 
+    before = len(errors)
     gaps, missing = _gaps(store, calendar, applied or [], pending_refs, newest, errors)
+    if len(errors) > before:
+        unknown["gaps"] = errors.short[-1]
+    elif "pending_dumps" in unknown or "newest_backup" in unknown:
+        unknown["gaps"] = unknown.get("newest_backup") or unknown["pending_dumps"]
     backup = _backup_info(newest)
     today = today_ist(now)
     backup_missing = (
@@ -232,15 +284,17 @@ def collect_status(config: Config, clients: AwsClients, *, password: str | None 
     return StatusSnapshot(
         instance=instance, health=health, schedule=next_schedule(calendar, now),
         newest_backup=backup, last_sync=applied[-1] if applied else None,
-        pending_dumps=len(pending_refs), gaps=gaps, errors=tuple(errors), collected_at=now,
-        backup_missing=backup_missing, missing_history=missing)
+        pending_dumps=None if "pending_dumps" in unknown else len(pending_refs), gaps=gaps,
+        errors=tuple(errors), collected_at=now, backup_missing=backup_missing, unknown=unknown,
+        missing_history=missing)
 
 
 def _instance_part(config: Config, clients: AwsClients, calendar: TradingCalendar,
-                   clock: Callable[[], dt.datetime], errors: list[str],
+                   clock: Callable[[], dt.datetime], errors: _Problems,
                    ) -> tuple[InstanceState | None, AppHealth | None]:
     if not config.aws.instance_id:
-        errors.append("No instance is configured (set instance_id under [aws] in the config).")
+        errors.add("No instance is configured (set instance_id under [aws] in the config).",
+                   "no instance is configured")
         return None, None
     try:
         controller = InstanceController(clients.ec2(), config.aws.instance_id,
@@ -254,7 +308,7 @@ def _instance_part(config: Config, clients: AwsClients, calendar: TradingCalenda
     return instance, health
 
 
-def _backup_part(config: Config, clients: AwsClients, errors: list[str],
+def _backup_part(config: Config, clients: AwsClients, errors: _Problems,
                  ) -> tuple[DumpStore | None, list[DumpRef] | None, LoadedManifest | None]:
     from shared.dumpstore import DumpStore
 
@@ -274,7 +328,7 @@ def _backup_part(config: Config, clients: AwsClients, errors: list[str],
 
 
 def _ledger_part(config: Config, password: str | None,
-                 errors: list[str]) -> list[AppliedDump] | None:
+                 errors: _Problems) -> list[AppliedDump] | None:
     try:
         from desktop.engine import ledger
         from desktop.engine.sync import connect_local
@@ -288,7 +342,7 @@ def _ledger_part(config: Config, password: str | None,
 
 def _gaps(store: DumpStore | None, calendar: TradingCalendar, applied: list[AppliedDump],
           pending: list[DumpRef], newest: LoadedManifest | None,
-          errors: list[str]) -> tuple[tuple[dt.date, ...], tuple[dt.date, ...]]:
+          errors: _Problems) -> tuple[tuple[dt.date, ...], tuple[dt.date, ...]]:
     """Trading days from the newest applied dump's last day to the newest backup's last day
     that neither an applied dump nor a pending one covers; and the instance's history
     before the first of them that no dump covers any more."""
@@ -323,9 +377,23 @@ def _backup_info(loaded: LoadedManifest | None) -> BackupInfo | None:
                       last_day=m.last_day, rows=m.rows, bytes=m.compressed_bytes)
 
 
-def _note(errors: list[str], exc: BaseException, part: str) -> None:
+class _Problems(list[str]):
+    """The sentences for ``errors`` (message and hint), and each one's short form for
+    "unknown (why)"."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.short: list[str] = []
+
+    def add(self, full: str, short: str) -> None:
+        self.append(full)
+        self.short.append(short)
+
+
+def _note(errors: _Problems, exc: BaseException, part: str) -> None:
     if isinstance(exc, MarketSyncError):
-        errors.append(sentence(exc))
+        errors.add(sentence(exc), exc.message)
     else:  # a bug, not the trader's problem: keep the traceback in the log
         logger.error("could not read %s", part, exc_info=exc)
-        errors.append(sentence(RuntimeError(f"could not read {part}: {exc!r}")))
+        errors.add(sentence(RuntimeError(f"could not read {part}: {exc!r}")),
+                   f"could not read {part}")

@@ -56,6 +56,11 @@ def connect_local(conninfo: str, password: str | None = None) -> psycopg.Connect
     kwargs: dict[str, Any] = {"application_name": "market-sync"}
     if password:
         kwargs["password"] = password
+    from shared.validate import check_conninfo
+
+    problem = check_conninfo(conninfo)
+    if problem is not None:  # libpq would refuse it too, in words of its own
+        raise DatabaseError(problem.message, problem.hint)
     try:
         conn = psycopg.connect(conninfo, autocommit=True, **kwargs)
     except psycopg.OperationalError as exc:

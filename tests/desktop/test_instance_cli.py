@@ -83,7 +83,7 @@ def test_status_text_shows_a_problem_and_exits_1(world: World,
 
     assert code == 1 and "Traceback" not in out + err
     assert "Problem:   The EC2 instance does not exist in this region" in out
-    assert "Pending    0 dump(s) to sync" in out
+    assert "Pending    0 dumps to sync" in out
 
 
 def test_stop_and_start_with_wait(world: World, evening: None,
@@ -155,7 +155,7 @@ def test_missing_credentials_on_status_are_problems_not_a_traceback(world: World
 
 def test_a_bad_config_is_one_sentence(tmp_path: Path) -> None:
     bad = tmp_path / "config.toml"
-    bad.write_text('[aws]\nregion = "ap-south-1"\nbucket = "b"\ninstance_id = 7\n'
+    bad.write_text('[aws]\nregion = "ap-south-1"\nbucket = "market-data-b"\ninstance_id = 7\n'
                    '[database]\nconninfo = "dbname=x"\n')
 
     result = _cli(["--config", str(bad), "start"], dict(os.environ))

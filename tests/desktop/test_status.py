@@ -118,7 +118,16 @@ def test_an_unreachable_laptop_database_is_one_sentence(world: World) -> None:
     assert len(status.errors) == 1
     assert status.errors[0].startswith("Cannot connect to the laptop database")
     assert status.instance is not None and status.newest_backup is not None
-    assert status.last_sync is None and status.pending_dumps == 0
+    assert status.last_sync is None and status.pending_dumps is None  # unknown, not 0
+    assert status.unknown["last_sync"].startswith("cannot connect to the laptop database")
+    assert status.unknown["pending_dumps"] == status.unknown["last_sync"]
+    doc = status.to_json()
+    assert doc["pending_dumps"] is None and doc["pending_dumps_error"] == \
+        status.unknown["pending_dumps"] and doc["newest_backup_error"] is None
+    text = status.summary()
+    assert "Last sync  unknown (cannot connect to the laptop database" in text
+    assert "Pending    unknown (cannot connect" in text and "never" not in text
+    assert StatusSnapshot.from_json(doc) == status
 
 
 def test_a_missing_bucket_is_one_sentence(world: World) -> None:
@@ -130,6 +139,10 @@ def test_a_missing_bucket_is_one_sentence(world: World) -> None:
     assert len(status.errors) == 1 and "bucket does not exist" in status.errors[0]
     assert status.instance is not None and status.newest_backup is None
     assert not status.backup_missing  # unknown, not missing
+    assert "bucket does not exist" in status.unknown["newest_backup"]
+    assert status.pending_dumps is None and "gaps" in status.unknown
+    assert "Backup     unknown (the S3 bucket does not exist" in status.summary()
+    assert "none in S3" not in status.summary()
 
 
 def test_no_instance_configured_is_said(world: World) -> None:
@@ -235,7 +248,7 @@ def test_summary_has_one_line_per_part(world: World) -> None:
     text = status.summary()
 
     for heading in ("Instance   unknown", "Schedule   next start Wed 25 Nov 2026 08:55 IST",
-                    "Backup     ", "Last sync  never", "Pending    1 dump(s)", "Problem:   "):
+                    "Backup     ", "Last sync  never", "Pending    1 dump to sync", "Problem:   "):
         assert heading in text
 
 

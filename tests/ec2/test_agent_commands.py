@@ -36,7 +36,7 @@ def imds() -> Iterator[FakeImds]:
 
 def write_config(path: Path, moto: MotoServer, imds: FakeImds, *, topic: str | None = None,
                  instance_id: str | None = None, extra: str = "") -> Path:
-    lines = ["[aws]", f'region = "{REGION}"', 'bucket = "b"',
+    lines = ["[aws]", f'region = "{REGION}"', 'bucket = "market-data-b"',
              f'endpoint_url = "{moto.endpoint_url}"']
     if instance_id:
         lines.append(f'instance_id = "{instance_id}"')

@@ -9,7 +9,7 @@ import pytest
 from shared.config import IMDS_URL, parse_config
 from shared.errors import ConfigError
 
-BASE = '[aws]\nbucket = "b"\n[database]\nconninfo = "host=127.0.0.1"\n'
+BASE = '[aws]\nbucket = "market-data-b"\n[database]\nconninfo = "host=127.0.0.1"\n'
 
 
 def test_defaults_when_the_section_is_absent() -> None:

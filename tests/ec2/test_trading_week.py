@@ -192,7 +192,8 @@ def instance(tmp_path: Path, moto_server: MotoServer, imds: FakeImds,
              monkeypatch: pytest.MonkeyPatch) -> SimulatedInstance:
     config = tmp_path / "agent.toml"
     config.write_text(
-        f'[aws]\nregion = "ap-south-1"\nbucket = "b"\nendpoint_url = "{moto_server.endpoint_url}"\n'
+        f'[aws]\nregion = "ap-south-1"\nbucket = "data-b"\n'
+        f'endpoint_url = "{moto_server.endpoint_url}"\n'
         f'[database]\nconninfo = "host=127.0.0.1"\n[agent]\nimds_url = "{imds.url}"\n')
     sim = SimulatedInstance(config)
     monkeypatch.setattr(ec2.guard, "now", lambda: sim.now.replace(tzinfo=shared.calendar.IST))

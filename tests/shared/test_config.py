@@ -38,7 +38,7 @@ policy = "server-wins"                   # server-wins | local-wins | abort
 
 MINIMAL = """\
 [aws]
-bucket = "b"
+bucket = "market-data-b"
 {aws}
 [database]
 conninfo = "{conninfo}"
@@ -216,7 +216,7 @@ def test_conninfo_without_password_is_accepted(conninfo: str) -> None:
 # -- errors: file, key, line, no traceback ---------------------------------------------------
 
 def test_bad_toml_names_the_file_and_the_line() -> None:
-    error = config_error('[aws]\nbucket = "b"\nregion = ap-south-1\n')
+    error = config_error('[aws]\nbucket = "market-data-b"\nregion = ap-south-1\n')
 
     assert str(PATH) in error.message
     assert "not valid TOML" in error.message
@@ -243,7 +243,7 @@ def test_undecodable_file_is_a_config_error(tmp_path: Path) -> None:
 
 
 def test_missing_section_names_the_file_and_the_section() -> None:
-    error = config_error('[aws]\nbucket = "b"\n')
+    error = config_error('[aws]\nbucket = "market-data-b"\n')
 
     assert str(PATH) in error.message
     assert "missing key 'database'" in error.message
@@ -414,7 +414,7 @@ def test_malformed_files_are_config_errors_never_other_exceptions(text: str) -> 
 @pytest.mark.parametrize("url", ["http://127.evil.example", "http://localhost.evil.example",
                                  "https://169.254.169.254"])
 def test_agent_imds_url_must_be_ec2s_or_loopback(tmp_path: Path, url: str) -> None:
-    text = ('[aws]\nbucket = "b"\n[database]\nconninfo = "dbname=x"\n'
+    text = ('[aws]\nbucket = "market-data-b"\n[database]\nconninfo = "dbname=x"\n'
             f'[agent]\nimds_url = "{url}"\n')
     with pytest.raises(ConfigError, match="imds_url"):
         parse_config(text, tmp_path / "agent.toml")
@@ -422,6 +422,6 @@ def test_agent_imds_url_must_be_ec2s_or_loopback(tmp_path: Path, url: str) -> No
 
 @pytest.mark.parametrize("prefix", ["/prod/", "prod//x/"])
 def test_prefix_with_empty_path_segments_is_refused(tmp_path: Path, prefix: str) -> None:
-    text = f'[aws]\nbucket = "b"\nprefix = "{prefix}"\n[database]\nconninfo = "dbname=x"\n'
+    text = f'[aws]\nbucket = "data-b"\nprefix = "{prefix}"\n[database]\nconninfo = "dbname=x"\n'
     with pytest.raises(ConfigError, match="prefix"):
         parse_config(text, tmp_path / "config.toml")

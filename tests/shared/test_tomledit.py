@@ -99,7 +99,7 @@ def test_a_file_that_cannot_be_edited_is_refused_and_left_alone(tmp_path: Path,
     with pytest.raises(ConfigError) as settings_error:
         save_settings(path, SETTINGS)
     with pytest.raises(ConfigError) as provision_error:
-        write_laptop_config(path, LaptopAws(region="ap-south-1", bucket="b", instance_id=None,
+        write_laptop_config(path, LaptopAws(region="ap-south-1", bucket="data-b", instance_id=None,
                                             stack="market-sync"))
     for error in (settings_error.value, provision_error.value):
         assert str(path) in str(error)
