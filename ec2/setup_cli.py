@@ -71,10 +71,12 @@ def register(commands: argparse._SubParsersAction[Any]) -> None:
     override = commands.add_parser(
         "compose-override", help="write the production compose override for the app's real "
         "services (from `docker compose config --format json`)")
-    override.add_argument("--compose-json", required=True, metavar="FILE")
+    override.add_argument("--compose-json", required=True, metavar="FILE",
+                          help="the output of `docker compose config --format json`")
     override.add_argument("--spec", default=layout.OVERRIDE_SPEC, metavar="FILE",
                           help=f"the override's inputs (default {layout.OVERRIDE_SPEC})")
-    override.add_argument("--output", default=layout.COMPOSE_OVERRIDE, metavar="FILE")
+    override.add_argument("--output", default=layout.COMPOSE_OVERRIDE, metavar="FILE",
+                          help=f"where the override goes (default {layout.COMPOSE_OVERRIDE})")
     override.add_argument("--env-file", metavar="FILE",
                           help="also write POSTGRES_SERVICE=… here, for the units")
     override.set_defaults(handler=_compose_override)
@@ -83,7 +85,9 @@ def register(commands: argparse._SubParsersAction[Any]) -> None:
         "write-secrets", help="render secrets from SSM into root-only files: the backup's "
         f"pgpass ({layout.PGPASS}), the app's .env ({layout.APP_ENV}) or a private git "
         "source's credentials")
-    secrets.add_argument("what", choices=("pgpass", "app-env", "git-credentials"))
+    secrets.add_argument("what", choices=("pgpass", "app-env", "git-credentials"),
+                         help="pgpass: the backup's database password; app-env: the app's "
+                         ".env; git-credentials: a private git source's deploy token")
     secrets.add_argument("--output", metavar="FILE", help="write here instead")
     secrets.add_argument("--url", help="git-credentials: the app's https git URL")
     secrets.set_defaults(handler=_write_secrets)
