@@ -12,6 +12,7 @@ import logging
 import urllib.request
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
+from typing import Any
 
 from shared.errors import DatabaseError, MarketSyncError
 from shared.paths import write_atomically
@@ -33,6 +34,9 @@ class WizardState:
     instance_type: str = "t3.small"
     conninfo: str = "host=localhost port=5432 dbname=market user=postgres"
     provisioned: bool = False
+    # The tables page's choices: {"name", "key": [...], "watermark", "mode"} each.
+    tables: tuple[dict[str, Any], ...] = ()
+    allow_insecure_keyring: bool = False
 
     @staticmethod
     def path(state_dir: Path) -> Path:
@@ -50,6 +54,8 @@ class WizardState:
             return cls()
         known = {f.name: f.type for f in fields(cls)}
         values = {k: v for k, v in raw.items() if k in known}
+        if isinstance(values.get("tables"), list):
+            values["tables"] = tuple(t for t in values["tables"] if isinstance(t, dict))
         try:
             return cls(**values)
         except TypeError:

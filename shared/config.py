@@ -261,7 +261,8 @@ def parse_config(text: str, path: Path) -> Config:
         prefix += "/"
     aws_config = AwsConfig(
         region=aws.checked("region", check_region, "ap-south-1"),
-        bucket=aws.checked("bucket", check_bucket),
+        # Empty until `provision` has made the bucket; a name must follow S3's rules.
+        bucket=aws.checked("bucket", lambda name: check_bucket(name) if name else None),
         profile=aws.get("profile", str, None),
         endpoint_url=aws.checked("endpoint_url", check_endpoint_url, None),
         prefix=prefix,

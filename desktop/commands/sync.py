@@ -10,6 +10,7 @@ import sys
 from typing import Any
 
 from desktop.engine.progress import SyncProgress
+from shared.calendar import IST
 from shared.cliutil import config_from_args, print_json
 from shared.config import ConflictPolicy
 from shared.paths import AppPaths
@@ -131,11 +132,12 @@ def _history(args: argparse.Namespace) -> int:
         print("No dumps applied yet: run `market-sync sync`.")
         return 0
     print(f"{'dump':<26} {'days':<23} {'new':>12} {'unchanged':>12} {'diverged':>9} "
-          f"{'MB':>8}  applied")
+          f"{'MB':>8}  applied (IST)")
     for d in dumps:
         days = f"{d.first_day} … {d.last_day}" if d.first_day else "snapshot"
         print(f"{d.dump_id:<26} {days:<23} {d.rows_new:>12,} {d.rows_unchanged:>12,} "
-              f"{d.rows_diverged:>9,} {d.bytes / 1e6:>8.1f}  {d.applied_at:%Y-%m-%d %H:%M}")
+              f"{d.rows_diverged:>9,} {d.bytes / 1e6:>8.1f}  "
+              f"{d.applied_at.astimezone(IST):%Y-%m-%d %H:%M}")
     return 0
 
 
@@ -149,13 +151,12 @@ def _conflicts(args: argparse.Namespace) -> int:
     if args.json:
         print_json({"ok": True, "conflicts": [r.to_json() for r in rows]})
     elif args.csv:
+        from desktop.engine.conflict_table import conflict_table
+
+        header, table = conflict_table(rows)
         writer = csv.writer(sys.stdout)
-        writer.writerow(["id", "dump_id", "table", "key", "local", "incoming", "policy",
-                         "winner", "detected_at", "restored_at"])
-        for r in rows:
-            writer.writerow([r.id, r.dump_id, r.table_name, _js(r.key), _js(r.local_row),
-                             _js(r.incoming_row), r.policy, r.winner, r.detected_at.isoformat(),
-                             r.restored_at.isoformat() if r.restored_at else ""])
+        writer.writerow(header)
+        writer.writerows(table)
     elif not rows:
         print("No conflicts." if not args.dump else f"No conflicts in dump {args.dump}.")
     else:

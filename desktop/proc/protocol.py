@@ -68,6 +68,7 @@ def report_from_json(data: dict[str, Any]) -> SyncReport:
     dumps = tuple(
         DumpReport(dump_id=d["dump_id"], status=d["status"], first_day=day(d["first_day"]),
                    last_day=day(d["last_day"]), bytes=int(d["bytes"]),
+                   downloaded_bytes=int(d["downloaded_bytes"]),
                    download_seconds=float(d["download_seconds"]),
                    apply_seconds=float(d["apply_seconds"]),
                    tables=tuple(TableReport(**t) for t in d["tables"]))

@@ -15,7 +15,15 @@ from typing import Any
 
 from shared.config import Config, ConflictPolicy, NotificationLevel, parse_config
 from shared.paths import write_atomically
+from shared.tables import TableSpec
 from shared.tomledit import dumps, load_document, table
+from shared.validate import (
+    Problem,
+    check_bucket,
+    check_conninfo,
+    check_instance_id,
+    check_region,
+)
 
 
 @dataclass(frozen=True)
@@ -38,6 +46,22 @@ class SettingsValues:
                    conninfo=config.database.conninfo, policy=config.sync.policy,
                    notifications=config.ui.notifications,
                    allow_insecure_keyring=config.ui.allow_insecure_keyring)
+
+
+def check_settings(values: SettingsValues) -> list[tuple[str, Problem]]:
+    """Each field that would break the tray, with why (shared/validate.py's sentences)."""
+    found: list[tuple[str, Problem]] = []
+    for name, value, check in (("region", values.region, check_region),
+                               ("bucket", values.bucket, check_bucket),
+                               ("instance_id", values.instance_id, check_instance_id),
+                               ("conninfo", values.conninfo, check_conninfo)):
+        text = value.strip()
+        if name == "instance_id" and not text:
+            continue  # optional: status says none is configured
+        problem = check(text)
+        if problem is not None:
+            found.append((name, problem))
+    return found
 
 
 def _set(section: MutableMapping[str, Any], key: str, value: str | bool | None) -> None:
@@ -68,5 +92,37 @@ def render_settings(path: Path, values: SettingsValues) -> tuple[str, Config]:
 
 def save_settings(path: Path, values: SettingsValues) -> Config:
     text, config = render_settings(path, values)
+    write_atomically(path, text)
+    return config
+
+
+def render_wizard_choices(path: Path, tables: tuple[TableSpec, ...],
+                          allow_insecure_keyring: bool) -> tuple[str, Config]:
+    """The file ``provision`` wrote, with the wizard's ``[[tables]]`` (the same the agent
+    got) and its keyring choice; validated like every other write."""
+    import tomlkit
+
+    hint = "fix the file by hand (or move it away), then run the wizard again"
+    document = load_document(path, "market-sync configuration", hint)
+    aot = tomlkit.aot()
+    for spec in tables:
+        entry = tomlkit.table()
+        entry["name"] = str(spec.name)
+        if spec.key:
+            entry["key"] = list(spec.key)
+        if spec.watermark is not None:
+            entry["watermark"] = spec.watermark
+        entry["mode"] = str(spec.mode)
+        aot.append(entry)
+    document["tables"] = aot
+    if allow_insecure_keyring:
+        table(document, "ui", path, hint)["allow_insecure_keyring"] = True
+    text = dumps(document)
+    return text, parse_config(text, path)
+
+
+def write_wizard_choices(path: Path, tables: tuple[TableSpec, ...],
+                         allow_insecure_keyring: bool) -> Config:
+    text, config = render_wizard_choices(path, tables, allow_insecure_keyring)
     write_atomically(path, text)
     return config

@@ -36,7 +36,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from desktop.engine.conflict_table import conflict_table, key_columns
+from desktop.ui.fit import fit_table_width
 from desktop.ui.jobs import JobFailure
+from desktop.ui.viewmodel import plural
+from shared.calendar import IST
 
 if TYPE_CHECKING:
     from desktop.engine.records import ConflictRecord
@@ -53,7 +57,7 @@ class ConflictLine:
     conflict_id: int
     dump_id: str
     table: str
-    key: str
+    key: dict[str, Any]
     column: str
     local: str
     incoming: str
@@ -70,13 +74,13 @@ def _text(value: Any) -> str:
 
 
 def conflict_lines(record: ConflictRecord) -> list[ConflictLine]:
-    key = ", ".join(f"{k}={_text(v)}" for k, v in (record.key or {}).items())
-    restored = f"{record.restored_at.astimezone():%d %b %H:%M}" if record.restored_at else ""
+    restored = f"{record.restored_at.astimezone(IST):%d %b %H:%M} IST" \
+        if record.restored_at else ""
     local, incoming = record.local_row, record.incoming_row
 
     def line(column: str, a: str, b: str) -> ConflictLine:
-        return ConflictLine(record.id, record.dump_id, record.table_name, key, column, a, b,
-                            record.winner, restored)
+        return ConflictLine(record.id, record.dump_id, record.table_name, dict(record.key or {}),
+                            column, a, b, record.winner, restored)
 
     if local is None or incoming is None:
         return [line("(whole row)", _text(local) if local else "(none)",
@@ -86,17 +90,28 @@ def conflict_lines(record: ConflictRecord) -> list[ConflictLine]:
         [line("(none)", "", "")]
 
 
-HEADERS = ("#", "Dump", "Table", "Key", "Column", "Laptop value", "Incoming value", "Won",
-           "Restored")
+BEFORE_KEY = ("#", "Dump", "Table")
+AFTER_KEY = ("Column", "Laptop value", "Incoming value", "Won", "Restored")
 
 
 class ConflictsModel(QAbstractTableModel):
+    """One row per differing column; the key's parts each in a column of their own."""
+
     def __init__(self) -> None:
         super().__init__()
         self.lines: list[ConflictLine] = []
+        self.key_names: list[str] = []
+
+    @property
+    def headers(self) -> tuple[str, ...]:
+        return (*BEFORE_KEY, *self.key_names, *AFTER_KEY)
+
+    def column_of(self, header: str) -> int:
+        return self.headers.index(header)
 
     def set_records(self, records: tuple[ConflictRecord, ...]) -> None:
         self.beginResetModel()
+        self.key_names = key_columns(records)
         self.lines = [line for r in records for line in conflict_lines(r)]
         self.endResetModel()
 
@@ -104,23 +119,26 @@ class ConflictsModel(QAbstractTableModel):
         return 0 if parent.isValid() else len(self.lines)
 
     def columnCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(HEADERS)
+        return 0 if parent.isValid() else len(self.headers)
 
     def row_values(self, row: int) -> tuple[str, ...]:
         x = self.lines[row]
-        return (str(x.conflict_id), x.dump_id, x.table, x.key, x.column, x.local, x.incoming,
+        keys = tuple(_text(x.key[k]) if k in x.key else "" for k in self.key_names)
+        return (str(x.conflict_id), x.dump_id, x.table, *keys, x.column, x.local, x.incoming,
                 x.winner, x.restored)
 
     def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid():
             return None
         line = self.lines[index.row()]
+        local_col = self.column_of("Laptop value")
         if role in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.ToolTipRole):
             return self.row_values(index.row())[index.column()]
         if role == Qt.ItemDataRole.UserRole:
             return line.conflict_id
-        if role == Qt.ItemDataRole.BackgroundRole and index.column() in (5, 6):
-            won = (index.column() == 5) == (line.winner in ("local", "local-wins"))
+        if role == Qt.ItemDataRole.BackgroundRole and index.column() in (local_col,
+                                                                         local_col + 1):
+            won = (index.column() == local_col) == (line.winner in ("local", "local-wins"))
             return QBrush(QColor(46, 160, 67, 45) if won else QColor(207, 34, 46, 35))
         if role == Qt.ItemDataRole.TextAlignmentRole and index.column() == 0:
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
@@ -129,7 +147,7 @@ class ConflictsModel(QAbstractTableModel):
     def headerData(self, section: int, orientation: Qt.Orientation,
                    role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if role == Qt.ItemDataRole.DisplayRole and orientation == Qt.Orientation.Horizontal:
-            return HEADERS[section]
+            return self.headers[section]
         return None
 
 
@@ -227,8 +245,10 @@ class ConflictsWindow(QWidget):
             box.blockSignals(False)
         self._filter()
         self.view.resizeColumnsToContents()
-        for column, widest in ((1, 200), (3, 420), (5, 200), (6, 200)):
-            self.view.setColumnWidth(column, min(self.view.columnWidth(column), widest))
+        for header in ("Dump", "Laptop value", "Incoming value"):
+            column = self.model.column_of(header)
+            self.view.setColumnWidth(column, min(self.view.columnWidth(column), 240))
+        fit_table_width(self, self.view)
 
     @Slot(object)
     def show_failure(self, failure: JobFailure) -> None:
@@ -245,7 +265,7 @@ class ConflictsWindow(QWidget):
         shown = {self.proxy.data(self.proxy.index(r, 0), Qt.ItemDataRole.UserRole)
                  for r in range(self.proxy.rowCount())}
         open_ = sum(1 for r in self.records if r.restored_at is None)
-        self.summary.setText(f"{len(self.records)} conflicts ({open_} not restored); "
+        self.summary.setText(f"{plural(len(self.records), 'conflict')} ({open_} not put back); "
                              f"{len(shown)} shown")
         self._selection()
 
@@ -265,23 +285,35 @@ class ConflictsWindow(QWidget):
             rows.append(self.model.row_values(source))
         return rows
 
+    def visible_records(self) -> list[ConflictRecord]:
+        shown = {int(self.proxy.data(self.proxy.index(r, 0), Qt.ItemDataRole.UserRole))
+                 for r in range(self.proxy.rowCount())}
+        return [r for r in self.records if r.id in shown]
+
     def export_csv(self, path: Path) -> int:
-        """Write the rows shown (after filters) to ``path``; returns how many."""
-        rows = self.visible_rows()
+        """Write the conflicts shown (after filters) to ``path``, one row each with a column
+        per key part and each field twice (laptop, incoming); returns how many."""
+        header, rows = conflict_table(self.visible_records())
         with path.open("w", newline="", encoding="utf-8") as fh:
             writer = csv.writer(fh)
-            writer.writerow(["conflict_id", "dump_id", "table", "key", "column", "laptop_value",
-                             "incoming_value", "winner", "restored_at"])
+            writer.writerow(header)
             writer.writerows(rows)
         return len(rows)
 
+    def export_start_path(self) -> str:
+        return str(Path.home() / "conflicts.csv")
+
     @Slot()
     def _export_clicked(self) -> None:
-        name, _ = QFileDialog.getSaveFileName(self, "Export conflicts", "conflicts.csv",
+        name, _ = QFileDialog.getSaveFileName(self, "Export conflicts", self.export_start_path(),
                                               "CSV files (*.csv)")
         if name:
-            count = self.export_csv(Path(name))
-            self.summary.setText(f"Exported {count} rows to {name}")
+            try:
+                count = self.export_csv(Path(name))
+            except OSError as exc:
+                self.summary.setText(f"Could not write {name}: {exc.strerror or exc}")
+                return
+            self.summary.setText(f"Exported {plural(count, 'conflict')} to {name}")
 
     @Slot()
     def _restore_clicked(self) -> None:
@@ -290,7 +322,8 @@ class ConflictsWindow(QWidget):
             return
         answer = QMessageBox.question(
             self, "Put the local version back",
-            f"Write the laptop's version of {len(ids)} row(s) back over what the sync wrote?")
+            f"Write the laptop's version of {plural(len(ids), 'row')} back over what the sync "
+            "wrote?")
         if answer == QMessageBox.StandardButton.Yes:
             self.restore_button.setEnabled(False)
             self.summary.setText("Putting the local version back…")

@@ -21,7 +21,7 @@ from desktop.engine.gaps import describe_days
 from desktop.ui import services
 from desktop.ui.jobs import BaseJob, JobFailure
 from desktop.ui.runner import Runner
-from desktop.ui.viewmodel import SyncOutcome, TrayState, TrayView, derive_view
+from desktop.ui.viewmodel import SyncOutcome, TrayState, TrayView, derive_view, plural
 from shared.config import Config
 
 if TYPE_CHECKING:
@@ -117,6 +117,9 @@ class AppController(QObject):
         self.last_sync: SyncOutcome | None = None
         self.busy: str | None = None
         self.conflicts_seen = True
+        self.unseen_conflicts = 0
+        self.cancelling = False
+        self._known_dump: str | None = None  # the newest applied dump the last poll saw
         self.view: TrayView = derive_view(None)
         self._poll_job: BaseJob | None = None
         self.closing = False
@@ -140,6 +143,7 @@ class AppController(QObject):
     def _polled(self, snapshot: StatusSnapshot) -> None:
         self._poll_job = None
         self.snapshot, self.poll_error = snapshot, None
+        self._note_applied(snapshot)
         inst = snapshot.instance
         transitioning = inst is not None and inst.state in ("pending", "stopping")
         if snapshot.errors and inst is None:
@@ -156,6 +160,18 @@ class AppController(QObject):
                                 "Today's 16:00 IST backup has not reached S3.", error=True),
                          str(snapshot.collected_at.date()))
         self._refresh()
+
+    def _note_applied(self, snapshot: StatusSnapshot) -> None:
+        """A dump applied since the last poll (a CLI sync, another tray) that saved
+        conflicts asks for attention, as the tray's own sync does."""
+        applied = snapshot.last_sync
+        if applied is None:
+            return
+        seen, self._known_dump = self._known_dump, applied.dump_id
+        if seen is not None and applied.dump_id != seen and applied.rows_diverged \
+                and self.sync_job is None:
+            self.unseen_conflicts = applied.rows_diverged
+            self.conflicts_seen = False
 
     @Slot(object)
     def _poll_failed(self, failure: JobFailure) -> None:
@@ -221,8 +237,10 @@ class AppController(QObject):
 
     @Slot()
     def cancel_sync(self) -> None:
-        if self.sync_job is not None:
+        if self.sync_job is not None and not self.cancelling:
+            self.cancelling = True
             self.sync_job.cancel()
+            self._refresh()
 
     @Slot(object)
     def _sync_progress(self, progress: SyncProgress) -> None:
@@ -239,6 +257,9 @@ class AppController(QObject):
         outcome = SyncOutcome.from_report(report, self.now())
         if report.conflicts and not outcome.cancelled:
             self.conflicts_seen = False
+            self.unseen_conflicts = report.conflicts
+        if report.dumps and report.dumps[-1].status == "applied":
+            self._known_dump = report.dumps[-1].dump_id
         self._sync_ended(outcome)
         if outcome.cancelled:
             return
@@ -249,7 +270,8 @@ class AppController(QObject):
             self._notify(Notice("sync", "Sync finished", outcome.line), outcome.line, always=True)
         if report.conflicts:
             self._notify(Notice("conflicts", "Conflicts found",
-                                f"{report.conflicts:,} rows differed; open Conflicts… to review.",
+                                f"{plural(report.conflicts, 'row')} differed; open Conflicts… "
+                                "to review.",
                                 error=True), str(report.conflicts), always=True)
         if report.gaps:
             days = ", ".join(g.strftime("%a %d %b") for g in report.gaps)
@@ -275,6 +297,7 @@ class AppController(QObject):
 
     def _sync_ended(self, outcome: SyncOutcome) -> None:
         self.sync_job, self.progress, self.last_sync = None, None, outcome
+        self.cancelling = False
         self.syncFinished.emit(outcome)
         self._refresh()
         self.poll()
@@ -296,7 +319,8 @@ class AppController(QObject):
         self.view = derive_view(
             self.snapshot, poll_error=self.poll_error, syncing=self.progress,
             sync_running=self.sync_job is not None, last_sync=self.last_sync, busy=self.busy,
-            conflicts_seen=self.conflicts_seen)
+            conflicts_seen=self.conflicts_seen, unseen_conflicts=self.unseen_conflicts,
+            cancelling=self.cancelling)
         if force:
             self.viewChanged.emit(self.view)
 

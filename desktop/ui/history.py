@@ -16,7 +16,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from desktop.ui.fit import fit_table_width
 from desktop.ui.jobs import JobFailure
+from desktop.ui.viewmodel import plural
+from shared.calendar import IST
 
 if TYPE_CHECKING:
     from desktop.engine.records import AppliedDump
@@ -24,7 +27,7 @@ if TYPE_CHECKING:
 
 _Index = QModelIndex | QPersistentModelIndex
 HEADERS = ("Dump", "Days", "Kind", "Policy", "New", "Unchanged", "Diverged", "Size",
-           "Download", "Merge", "Applied")
+           "Download", "Merge", "Applied (IST)")
 NUMERIC = {4, 5, 6, 7, 8, 9}
 
 
@@ -36,7 +39,7 @@ def history_row(d: AppliedDump) -> tuple[str, ...]:
         days = "snapshot"
     return (d.dump_id, days, d.kind, d.policy, f"{d.rows_new:,}", f"{d.rows_unchanged:,}",
             f"{d.rows_diverged:,}", f"{d.bytes / 1e6:,.1f} MB", f"{d.download_seconds:.1f} s",
-            f"{d.apply_seconds:.1f} s", f"{d.applied_at.astimezone():%d %b %Y %H:%M}")
+            f"{d.apply_seconds:.1f} s", f"{d.applied_at.astimezone(IST):%d %b %Y %H:%M}")
 
 
 class HistoryModel(QAbstractTableModel):
@@ -112,15 +115,20 @@ class HistoryWindow(QWidget):
     def show_history(self, history: HistoryList) -> None:
         self.model.set_dumps(history.dumps)
         self.view.resizeColumnsToContents()
+        self.fit_columns()
         dumps = history.dumps
         if not dumps:
             self.summary.setText("No dumps applied yet: press Sync now.")
             return
         rows = sum(d.rows_new for d in dumps)
         diverged = sum(d.rows_diverged for d in dumps)
-        self.summary.setText(f"{len(dumps)} dumps applied · {rows:,} new rows · "
-                             f"{diverged:,} conflicts · "
+        self.summary.setText(f"{plural(len(dumps), 'dump')} applied · "
+                             f"{plural(rows, 'new row')} · {plural(diverged, 'conflict')} · "
                              f"{sum(d.bytes for d in dumps) / 1e6:,.1f} MB")
+
+    def fit_columns(self) -> None:
+        """Wide enough that no column is cut off (within the screen)."""
+        fit_table_width(self, self.view)
 
     @Slot(object)
     def show_failure(self, failure: JobFailure) -> None:

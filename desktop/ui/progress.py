@@ -9,29 +9,77 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtGui import QFont
 from PySide6.QtWidgets import (
+    QAbstractItemView,
     QDialogButtonBox,
     QGridLayout,
+    QHeaderView,
     QLabel,
-    QPlainTextEdit,
     QProgressBar,
     QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
     QVBoxLayout,
     QWidget,
 )
 
+from desktop.ui.fit import fit_table_width
 from desktop.ui.jobs import BaseJob, JobFailure
-from desktop.ui.viewmodel import sync_fraction
+from desktop.ui.viewmodel import plural, sync_fraction
 
 if TYPE_CHECKING:
     from desktop.engine.progress import SyncProgress
-    from desktop.engine.report import SyncReport
+    from desktop.engine.report import DumpReport, SyncReport
 
 PHASES = {"listing": "Looking for new dumps in S3", "downloading": "Downloading",
           "verifying": "Verifying", "applying": "Merging", "done": "Finishing"}
 
 
 def megabytes(n: int) -> str:
-    return f"{n / 1e6:,.1f} MB"
+    """A size a trader reads: MB, or kB below one MB (never "0.0 MB" for a small dump)."""
+    return f"{n / 1e6:,.1f} MB" if n >= 1e6 or n == 0 else f"{n / 1e3:,.1f} kB"
+
+
+REPORT_HEADERS = ("Dump", "Days", "Result", "New", "Unchanged", "Diverged", "Downloaded",
+                  "Seconds")
+NUMERIC = {3, 4, 5, 6, 7}
+
+
+def days_text(d: DumpReport) -> str:
+    if d.first_day and d.last_day:
+        return (f"{d.last_day:%d %b %Y}" if d.first_day == d.last_day
+                else f"{d.first_day:%d %b} – {d.last_day:%d %b %Y}")
+    return "snapshot"
+
+
+def report_row(d: DumpReport) -> tuple[str, ...]:
+    """One dump of the finished sync, as the table shows it."""
+    downloaded = (megabytes(d.downloaded_bytes) if d.downloaded_bytes == d.bytes
+                  else f"{megabytes(d.downloaded_bytes)} of {megabytes(d.bytes)}")
+    return (d.dump_id, days_text(d), d.status, f"{d.new:,}", f"{d.unchanged:,}",
+            f"{d.diverged:,}", downloaded, f"{d.download_seconds + d.apply_seconds:,.1f}")
+
+
+def report_lines(report: SyncReport) -> list[str]:
+    """The finished sync in a few sentences (the table has the numbers)."""
+    applied = sum(1 for d in report.dumps if d.status == "applied")
+    lines = []
+    if not report.dumps and report.error is None:
+        lines.append("Up to date: no new dumps in S3.")
+    elif report.dumps:
+        rows = sum(d.new for d in report.dumps)
+        lines.append(f"{plural(applied, 'dump')} of {report.pending} applied · "
+                     f"{plural(rows, 'new row')} · "
+                     f"{megabytes(sum(d.downloaded_bytes for d in report.dumps))} downloaded")
+    if report.conflicts and report.policy != "abort":
+        lines.append(f"{plural(report.conflicts, 'row')} differed: the conflicts are saved; "
+                     "press Conflicts… to review them.")
+    if report.gaps:
+        lines.append("Gap: no dump covers " + ", ".join(f"{g:%a %d %b}" for g in report.gaps)
+                     + "; the instance's next full backup fills it.")
+    lines.extend(f"Skipped {d}: older than the newest applied dump." for d in report.superseded)
+    if report.error:
+        lines.append(report.error + (f" ({report.error_hint})" if report.error_hint else ""))
+    return lines
 
 
 def duration(seconds: float) -> str:
@@ -57,6 +105,7 @@ class SyncWindow(QWidget):
         self.job: BaseJob | None = None
         self.last: SyncProgress | None = None
         self.report: SyncReport | None = None
+        self.cancelling = False
         self._samples: collections.deque[tuple[float, int, int]] = collections.deque(maxlen=40)
 
         self.heading = QLabel("No sync running.")
@@ -80,10 +129,19 @@ class SyncWindow(QWidget):
         grid.addWidget(self.total_bar, 2, 1)
         grid.addWidget(self.total_detail, 3, 1)
         grid.setColumnStretch(1, 1)
-        self.result = QPlainTextEdit()
-        self.result.setReadOnly(True)
-        self.result.setVisible(False)
-        self.result.setMinimumHeight(120)
+        self.summary = QLabel("")
+        self.summary.setWordWrap(True)
+        self.summary.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.summary.setVisible(False)
+        self.table = QTableWidget(0, len(REPORT_HEADERS))
+        self.table.setHorizontalHeaderLabels(list(REPORT_HEADERS))
+        self.table.verticalHeader().setVisible(False)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.horizontalHeader().setSectionResizeMode(
+            QHeaderView.ResizeMode.ResizeToContents)
+        self.table.setVisible(False)
+        self.table.setMinimumHeight(110)
         buttons = QDialogButtonBox()
         self.cancel_button = QPushButton("Cancel sync")
         self.cancel_button.setToolTip("Stops the sync; the dump being merged is rolled back, "
@@ -102,12 +160,14 @@ class SyncWindow(QWidget):
         layout.addWidget(self.step)
         layout.addLayout(grid)
         layout.addWidget(self.speed)
-        layout.addWidget(self.result, 1)
+        layout.addWidget(self.summary)
+        layout.addWidget(self.table, 1)
         layout.addWidget(buttons)
         self.cancel_button.setEnabled(False)
 
     def follow(self, job: BaseJob) -> None:
         self.job, self.last, self.report = job, None, None
+        self.cancelling = False
         self._samples.clear()
         self.heading.setText("Syncing…")
         self.step.setText(PHASES["listing"] + "…")
@@ -116,8 +176,10 @@ class SyncWindow(QWidget):
         self.dump_detail.setText("")
         self.total_detail.setText("")
         self.speed.setText("")
-        self.result.clear()
-        self.result.setVisible(False)
+        self.summary.clear()
+        self.summary.setVisible(False)
+        self.table.setRowCount(0)
+        self.table.setVisible(False)
         self.conflicts_button.setVisible(False)
         self.cancel_button.setEnabled(True)
         self.cancel_button.setText("Cancel sync")
@@ -128,6 +190,7 @@ class SyncWindow(QWidget):
     @Slot()
     def cancel(self) -> None:
         if self.job is not None and not self.job.done:
+            self.cancelling = True
             self.job.cancel()
             self.cancel_button.setEnabled(False)
             self.cancel_button.setText("Cancelling…")
@@ -136,6 +199,8 @@ class SyncWindow(QWidget):
 
     @Slot(object)
     def show_progress(self, p: SyncProgress) -> None:
+        if self.cancelling:  # the bars stay where the trader pressed Cancel, never "100%"
+            return
         self.last = p
         now = time.monotonic()
         self._samples.append((now, p.bytes_done, p.rows_done))
@@ -192,8 +257,19 @@ class SyncWindow(QWidget):
             self.total_bar.setValue(1000)
         self.step.setText("Nothing of the cancelled dump was kept; dumps applied before it "
                           "stay." if cancelled else "")
-        self.result.setPlainText(report.summary())
-        self.result.setVisible(True)
+        self.summary.setText("\n".join(report_lines(report)))
+        self.summary.setVisible(bool(self.summary.text()))
+        self.table.setRowCount(len(report.dumps))
+        for row, dump in enumerate(report.dumps):
+            for column, text in enumerate(report_row(dump)):
+                item = QTableWidgetItem(text)
+                if column in NUMERIC:
+                    item.setTextAlignment(Qt.AlignmentFlag.AlignRight
+                                          | Qt.AlignmentFlag.AlignVCenter)
+                self.table.setItem(row, column, item)
+        self.table.setVisible(bool(report.dumps))
+        self.table.resizeColumnsToContents()
+        fit_table_width(self, self.table)
         self.conflicts_button.setVisible(report.conflicts > 0)
 
     @Slot(object)
@@ -201,8 +277,8 @@ class SyncWindow(QWidget):
         self._finish()
         self.heading.setText("Sync cancelled" if failure.cancelled else "Sync failed")
         self.step.setText("")
-        self.result.setPlainText(str(failure))
-        self.result.setVisible(True)
+        self.summary.setText(failure.message + (f" ({failure.hint})" if failure.hint else ""))
+        self.summary.setVisible(True)
 
     def _finish(self) -> None:
         self.cancel_button.setEnabled(False)

@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktop.ui import services
-from desktop.ui.configfile import SettingsValues, save_settings
+from desktop.ui.configfile import SettingsValues, check_settings, save_settings
 from desktop.ui.jobs import JobFailure
 from desktop.ui.runner import Runner
 from shared.config import Config, ConflictPolicy, NotificationLevel
@@ -44,6 +44,17 @@ NOTIFY_TEXT = {
     NotificationLevel.ERRORS_ONLY: "Errors and warnings only",
     NotificationLevel.OFF: "Off",
 }
+
+
+def region_box(current: str) -> QComboBox:
+    """AWS's regions as a list (botocore's), still typeable for a region newer than it."""
+    from shared.validate import aws_regions
+
+    box = QComboBox()
+    box.setEditable(True)
+    box.addItems(list(aws_regions()))
+    box.setCurrentText(current or "ap-south-1")
+    return box
 
 
 class SettingsDialog(QDialog):
@@ -70,7 +81,7 @@ class SettingsDialog(QDialog):
 
         self.profile = QLineEdit(values.profile)
         self.profile.setPlaceholderText("default credential chain")
-        self.region = QLineEdit(values.region)
+        self.region = region_box(values.region)
         self.bucket = QLineEdit(values.bucket)
         self.instance = QLineEdit(values.instance_id)
         self.instance.setPlaceholderText("i-0123456789abcdef0")
@@ -136,7 +147,8 @@ class SettingsDialog(QDialog):
 
     def values(self) -> SettingsValues:
         return SettingsValues(
-            profile=self.profile.text(), region=self.region.text(), bucket=self.bucket.text(),
+            profile=self.profile.text(), region=self.region.currentText(),
+            bucket=self.bucket.text(),
             instance_id=self.instance.text(), conninfo=self.conninfo.text(),
             policy=ConflictPolicy(self.policy.currentData()),
             notifications=NotificationLevel(self.notifications.currentData()),
@@ -168,6 +180,13 @@ class SettingsDialog(QDialog):
         from shared.secrets import DATABASE_PASSWORD, SecretStore
 
         values = self.values()
+        problems = check_settings(values)
+        if problems:
+            labels = {"region": "Region", "bucket": "Bucket", "instance_id": "Instance",
+                      "conninfo": "Connection"}
+            self.error.setText("Not saved: " + "; ".join(
+                f"{labels[name]}: {problem}" for name, problem in problems) + ".")
+            return
         try:
             if self.password.text():
                 store = SecretStore.default(values.allow_insecure_keyring)

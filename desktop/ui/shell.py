@@ -10,7 +10,7 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QObject, QUrl, Slot
+from PySide6.QtCore import QObject, Qt, QUrl, Slot
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import QApplication, QMessageBox, QSystemTrayIcon, QWidget
 
@@ -52,6 +52,7 @@ class Shell(QObject):
         self.settings_dialog: SettingsDialog | None = None
         self.secret_dialogs: list[AppSecretsDialog | AccessTokenDialog] = []
         self.quitting = False
+        self.logs_box: QMessageBox | None = None
         from desktop.ui.notify import Notifier
 
         if use_tray:
@@ -67,6 +68,7 @@ class Shell(QObject):
         controller.stopNeedsForce.connect(self._confirm_force_stop)
         controller.message.connect(self._message)
         controller.configChanged.connect(self._config_changed)
+        controller.syncFinished.connect(self._sync_finished)
         if not use_tray:
             self.show_status()
 
@@ -214,12 +216,38 @@ class Shell(QObject):
             self.settings_dialog = None
 
     @Slot()
-    def open_logs(self) -> None:
-        if self.log_dir is not None:
-            self.log_dir.mkdir(parents=True, exist_ok=True)
-            QDesktopServices.openUrl(QUrl.fromLocalFile(str(self.log_dir)))
+    def open_logs(self) -> bool:
+        """Show the log folder in the file manager; where none opens, say where it is."""
+        from shared.paths import AppPaths
+
+        folder = self.log_dir or AppPaths.default().log_dir
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            self._message(f"The logs belong in {folder}, which cannot be made: "
+                          f"{exc.strerror or exc}.", True)
+            return False
+        if QDesktopServices.openUrl(QUrl.fromLocalFile(str(folder))):
+            return True
+        box = QMessageBox(QMessageBox.Icon.Information, "Logs — market-sync",
+                          f"No file manager opened. The logs are in\n{folder}\n"
+                          "(market-sync.log is the newest).", QMessageBox.StandardButton.Ok,
+                          self.status_window)
+        box.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.open()
+        self.logs_box = box
+        return False
 
     # -- reactions -------------------------------------------------------------------------
+    @Slot(object)
+    def _sync_finished(self, _outcome: object) -> None:
+        """What the open windows show may have changed: load it again."""
+        if self.conflicts_window is not None and self.conflicts_window.isVisible():
+            self.load_conflicts()
+        if self.history_window is not None and self.history_window.isVisible():
+            self.load_history()
+
     @Slot(object)
     def _config_changed(self, config: object) -> None:
         from shared.config import Config

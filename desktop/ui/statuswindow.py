@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt, Slot
-from PySide6.QtGui import QCloseEvent, QFont
+from PySide6.QtGui import QCloseEvent, QFont, QResizeEvent, QShowEvent
 from PySide6.QtWidgets import (
     QFrame,
     QGridLayout,
@@ -41,6 +41,7 @@ class StatusWindow(QWidget):
         font.setBold(True)
         self.headline.setFont(font)
         self.state_line = QLabel()
+        self.state_line.setWordWrap(True)
         top = QHBoxLayout()
         top.addWidget(self.picture)
         words = QVBoxLayout()
@@ -114,25 +115,47 @@ class StatusWindow(QWidget):
         facts["App"].setText(view.health_line.removeprefix("App ") or "—")
         facts["Schedule"].setText("\n".join(view.schedule_lines) or "—")
         facts["Backup"].setText(view.backup_line.removeprefix("Newest backup: ") or "—")
-        pending = "—" if view.pending is None else f"{view.pending} dump(s) waiting in S3"
-        facts["Pending"].setText(pending)
-        facts["Last sync"].setText(view.last_sync_line.split(": ", 1)[-1]
-                                   if view.last_sync_line else "—")
+        facts["Pending"].setText(view.pending_line or "—")
+        facts["Last sync"].setText(view.last_sync_line.removeprefix("Last sync: ")
+                                   .removeprefix("Last sync ") or "—")
         self.attention.setText("\n".join(f"⚠ {line}" for line in view.attention))
         self.attention.setVisible(bool(view.attention))
         self.start_button.setEnabled(view.can_start)
         self.stop_button.setEnabled(view.can_stop)
         self.sync_button.setEnabled(not view.syncing)
         pending_text = "" if view.pending is None else f" ({view.pending} pending)"
-        self.sync_button.setText(f"Syncing… {view.progress or 0:.0%}" if view.syncing
+        self.sync_button.setText("Cancelling…" if view.cancelling else
+                                 f"Syncing… {view.progress or 0:.0%}" if view.syncing
                                  else f"Sync now{pending_text}")
-        self.cancel_button.setVisible(view.syncing)
+        self.cancel_button.setVisible(view.syncing and not view.cancelling)
+        self.fit()
+
+    def fit(self) -> None:
+        """Grow to what the wrapped lines need at this width: nothing drawn over another."""
+        layout = self.layout()
+        if layout is None:
+            return
+        layout.activate()
+        need = layout.totalHeightForWidth(self.width()) if layout.hasHeightForWidth() \
+            else layout.totalSizeHint().height()
+        if self.height() < need:
+            self.resize(self.width(), need)
 
     @Slot(object)
     def show_notice(self, notice: Notice) -> None:
         """Where there is no tray to show a bubble, notices appear here."""
         self.banner.setText(f"<b>{notice.title}</b>: {notice.message}")
         self.banner.setVisible(True)
+        self.fit()
+
+    def showEvent(self, event: QShowEvent) -> None:
+        super().showEvent(event)
+        self.fit()
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        if event.size().width() != event.oldSize().width():
+            self.fit()
 
     def closeEvent(self, event: QCloseEvent) -> None:
         if self.fallback:

@@ -13,6 +13,9 @@ import enum
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from ec2.instance.schedule import SCHEDULE
+from shared.calendar import IST
+
 if TYPE_CHECKING:
     from desktop.engine.progress import SyncProgress
     from desktop.engine.report import SyncReport
@@ -64,9 +67,9 @@ class SyncOutcome:
         elif not report.dumps:
             line = "up to date"
         else:
-            line = f"{applied} dump{'s' if applied != 1 else ''} applied, {rows:,} new rows"
+            line = f"{plural(applied, 'dump')} applied, {plural(rows, 'new row')}"
             if report.conflicts:
-                line += f", {report.conflicts:,} conflicts"
+                line += f", {plural(report.conflicts, 'conflict')}"
         if report.gaps:
             line += f"; gap on {', '.join(g.strftime('%d %b') for g in report.gaps)}"
         return cls(now, report.exit_code in (0, 4), cancelled, line, applied,
@@ -94,20 +97,42 @@ class TrayView:
     last_sync_line: str
     attention: tuple[str, ...]
     backup_line: str = ""
+    pending_line: str = ""  # "2 dumps waiting in S3", or "unknown (why)"
+    cancelling: bool = False
 
 
 def clock(moment: dt.datetime | None) -> str:
-    """A time of day in the laptop's zone, e.g. ``10:14:03``."""
-    return moment.astimezone().strftime("%H:%M:%S") if moment else "—"
+    """A time of day in IST, labelled: ``10:14 IST``."""
+    return f"{moment.astimezone(IST):%H:%M} IST" if moment else "—"
 
 
-def when(moment: dt.datetime | None, today: dt.date | None = None) -> str:
-    """A scheduled moment with its date, in its own zone: ``Mon 16 Jun 08:50 IST``."""
+def when(moment: dt.datetime | None) -> str:
+    """A moment with its date, in IST: ``Mon 16 Jun 08:55 IST``."""
     if moment is None:
         return "not scheduled"
-    zone = moment.tzname() or ""
-    zone = "IST" if zone in ("+0530", "UTC+05:30") else zone
-    return f"{moment:%a %d %b %H:%M} {zone}".rstrip()
+    return f"{moment.astimezone(IST):%a %d %b %H:%M} IST"
+
+
+def plural(count: int, noun: str) -> str:
+    """``1 row``, ``2 rows``, ``1,204 rows``."""
+    return f"{count:,} {noun}{'' if count == 1 else 's'}"
+
+
+def unknown(why: str) -> str:
+    text = why.rstrip(".")
+    return "unknown (" + (text[:1].lower() + text[1:] if text[1:2].islower() else text) + ")"
+
+
+def schedule_lines(snapshot: StatusSnapshot) -> tuple[str, ...]:
+    """Whose times are whose: the instance's (AWS's schedule) and the app's (its timer)."""
+    s = SCHEDULE
+    lines = [f"Instance (AWS schedule): starts {s.instance_start:%H:%M}, safety stop "
+             f"{s.safety_stop:%H:%M} IST",
+             f"App (on the instance): {s.app_start:%H:%M}–{s.app_stop:%H:%M} IST, trading days"]
+    sched = snapshot.schedule
+    if sched is not None:
+        lines.append(f"Next app start: {when(sched.next_start)}")
+    return tuple(lines)
 
 
 def sync_fraction(progress: SyncProgress | None) -> float | None:
@@ -125,21 +150,24 @@ def sync_fraction(progress: SyncProgress | None) -> float | None:
 def derive_view(snapshot: StatusSnapshot | None, *, poll_error: str | None = None,
                 syncing: SyncProgress | None = None, sync_running: bool = False,
                 last_sync: SyncOutcome | None = None, busy: str | None = None,
-                conflicts_seen: bool = False) -> TrayView:
-    """The one place that decides the icon and the lines of the menu."""
+                conflicts_seen: bool = False, unseen_conflicts: int = 0,
+                cancelling: bool = False) -> TrayView:
+    """The one place that decides the icon and the lines of the menu (times in IST)."""
     attention: list[str] = []
     state_line = "Instance: checking…"
     health_line = ""
-    schedule_lines: tuple[str, ...] = ()
-    backup_line = ""
+    lines: tuple[str, ...] = ()
+    backup_line = pending_line = ""
     can_start = can_stop = False
     pending: int | None = None
     state = TrayState.UNKNOWN
     if snapshot is not None:
         pending = snapshot.pending_dumps
+        why = snapshot.unknown
         inst = snapshot.instance
         if inst is None:
-            state_line = "Instance: unknown"
+            state_line = "Instance: " + (unknown(why["instance"]) if "instance" in why
+                                         else "unknown")
         else:
             since = f" since {clock(inst.launch_time)}" if inst.state == "running" \
                 and inst.launch_time else ""
@@ -155,16 +183,19 @@ def derive_view(snapshot: StatusSnapshot | None, *, poll_error: str | None = Non
                 state = TrayState.STOPPED
         if snapshot.health is not None:
             health = snapshot.health
-            health_line = f"App {'healthy' if health.ok else 'not answering'}: {health.detail}"
-        sched = snapshot.schedule
-        if sched is not None:
-            schedule_lines = (f"Next start: {when(sched.next_start)}",
-                              f"Next stop: {when(sched.next_stop)}")
+            health_line = (f"App {'healthy' if health.ok else 'not answering'}: "
+                           f"{health.detail} · checked {clock(health.checked_at)}")
+        lines = schedule_lines(snapshot)
         if snapshot.newest_backup is not None:
             backup = snapshot.newest_backup
-            backup_line = f"Newest backup: {backup.dump_id} ({backup.last_day or 'snapshot'})"
+            day = f"{backup.last_day:%d %b}" if backup.last_day else "snapshot"
+            backup_line = f"Newest backup: {backup.dump_id} ({day})"
+        elif "newest_backup" in why:
+            backup_line = "Newest backup: " + unknown(why["newest_backup"])
         else:
             backup_line = "Newest backup: none in S3"
+        pending_line = (unknown(why.get("pending_dumps", "")) if pending is None
+                        else f"{plural(pending, 'dump')} waiting in S3")
         if snapshot.gaps:
             attention.append("Gap: no dump covers " +
                              ", ".join(g.strftime("%a %d %b") for g in snapshot.gaps))
@@ -185,28 +216,35 @@ def derive_view(snapshot: StatusSnapshot | None, *, poll_error: str | None = Non
         last_line = f"Last sync {clock(last_sync.finished_at)}: {last_sync.line}"
         if not last_sync.ok and not last_sync.cancelled:
             attention.append(f"Sync {last_sync.line}")
-        if last_sync.conflicts and not conflicts_seen:
-            attention.append(f"{last_sync.conflicts:,} conflicts to review")
     elif snapshot is not None and snapshot.last_sync is not None:
         applied = snapshot.last_sync
-        last_line = (f"Last sync {applied.applied_at.astimezone():%d %b %H:%M}: "
-                     f"{applied.dump_id}, {applied.rows_new:,} new rows")
+        last_line = (f"Last sync {applied.applied_at.astimezone(IST):%d %b %H:%M} IST: "
+                     f"{applied.dump_id}, {plural(applied.rows_new, 'new row')}")
         if applied.rows_diverged:
-            last_line += f", {applied.rows_diverged:,} conflicts"
+            last_line += f", {plural(applied.rows_diverged, 'conflict')}"
+    elif snapshot is not None and "last_sync" in snapshot.unknown:
+        last_line = "Last sync: " + unknown(snapshot.unknown["last_sync"])
     else:
         last_line = "Last sync: never"
+    if unseen_conflicts and not conflicts_seen:
+        attention.append(f"{plural(unseen_conflicts, 'conflict')} to review")
 
     if attention and state is not TrayState.TRANSITION:
         state = TrayState.ATTENTION
     fraction = sync_fraction(syncing) if sync_running else None
+    if cancelling and fraction is not None:
+        fraction = min(fraction, 0.99)  # a cancelled sync never reads "100%"
     if sync_running:
         state = TrayState.SYNCING
     tooltip_lines = [f"market-sync: {STATE_WORDS[state]}", state_line]
-    if sync_running and fraction is not None:
+    if sync_running and cancelling:
+        tooltip_lines.append("Cancelling the sync…")
+    elif sync_running and fraction is not None:
         tooltip_lines.append(f"Syncing: {fraction:.0%}")
     tooltip_lines.extend(attention[:3])
     return TrayView(
         state=state, tooltip="\n".join(tooltip_lines), state_line=state_line,
-        schedule_lines=schedule_lines, health_line=health_line, can_start=can_start,
+        schedule_lines=lines, health_line=health_line, can_start=can_start,
         can_stop=can_stop, pending=pending, syncing=sync_running, progress=fraction,
-        last_sync_line=last_line, attention=tuple(attention), backup_line=backup_line)
+        last_sync_line=last_line, attention=tuple(attention), backup_line=backup_line,
+        pending_line=pending_line, cancelling=cancelling)

@@ -2,7 +2,9 @@
 
 Pages: AWS credentials → where and what (region, public address, e-mail,
 app, instance type with its estimated monthly cost) → the local database
-(with a Test button) → provisioning with live progress. Answers are saved
+(host, port, database, user, password, with a Test button) → its tables (key,
+watermark and mode proposed, editable) → a summary → provisioning with live
+progress; the agent gets exactly the tables chosen, and so does the laptop config. Answers are saved
 (without secrets) under the platform's state folder after every page and on
 close, so the wizard resumes where it was. Work that waits on the network
 runs on :class:`desktop.ui.runner.Runner`; only the UI thread touches widgets.
@@ -14,110 +16,54 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import Signal, Slot
+from PySide6.QtCore import Slot
 from PySide6.QtWidgets import (
     QApplication,
     QButtonGroup,
     QComboBox,
-    QFormLayout,
     QHBoxLayout,
     QLabel,
     QLineEdit,
-    QPlainTextEdit,
     QPushButton,
     QRadioButton,
-    QVBoxLayout,
     QWidget,
     QWizard,
     QWizardPage,
 )
 
 from desktop.ui.jobs import JobFailure
-from desktop.ui.runner import JobContext, Runner
+from desktop.ui.runner import Runner
+from desktop.ui.settings import region_box
+from desktop.ui.wizard_db import DatabasePage, TablesPage
+from desktop.ui.wizard_deps import (
+    AwsChoice,
+    WizardDeps,
+    WizardHost,
+    default_deps,
+    form,
+    run_provisioning,
+)
+from desktop.ui.wizard_provision import ProvisionPage, SummaryPage
 from installer import template as tpl
 from installer.cost import calendar_year, estimate
-from installer.provision import ProvisionProgress, ProvisionRequest, ProvisionResult, trader_cidr
-from installer.wizard_state import DatabaseCheck, WizardState
+from installer.provision import ProvisionRequest, trader_cidr
+from installer.wizard_state import WizardState
 from shared.calendar import TradingCalendar, today_ist
 from shared.errors import MarketSyncError
-from shared.secrets import DATABASE_PASSWORD, AwsKeys, SecretStore
+from shared.secrets import AwsKeys
+from shared.validate import check_region
+
+__all__ = ["AwsChoice", "SetupWizard", "WizardDeps", "run_provisioning", "run_wizard"]
 
 logger = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class AwsChoice:
-    """How the wizard reaches AWS as the administrator, for this run only: a profile, or
-    an access key typed into the wizard (held in memory, never stored)."""
-
-    region: str
-    profile: str | None
-    admin_keys: AwsKeys | None = None
-
-
-ProvisionWork = Callable[[ProvisionRequest, AwsChoice, Callable[[ProvisionProgress], None]],
-                         ProvisionResult]
-
-
-@dataclass(frozen=True)
-class WizardDeps:
-    """Everything the wizard reaches outside itself; tests pass their own."""
-
-    state_dir: Path
-    config_path: Path
-    secrets: SecretStore | None
-    profiles: Callable[[], list[str]]
-    detect_ip: Callable[[], str]
-    check_database: Callable[[str, str | None], DatabaseCheck]
-    provision: ProvisionWork
-
-
-def default_deps(config_path: Path | None = None) -> WizardDeps:
-    from installer import wizard_state
-    from shared.paths import AppPaths, resolve_config_path
-    from shared.secrets import SecretStoreError
-
-    try:
-        secrets: SecretStore | None = SecretStore.default()
-    except SecretStoreError as exc:
-        logger.warning("%s", exc.message)
-        secrets = None
-    config_path = config_path or resolve_config_path(None)
-    return WizardDeps(
-        state_dir=AppPaths.default().state_dir, config_path=config_path, secrets=secrets,
-        profiles=wizard_state.aws_profiles, detect_ip=wizard_state.detect_public_ip,
-        check_database=wizard_state.check_database,
-        provision=lambda request, choice, report: run_provisioning(
-            request, choice, report, config_path, secrets))
-
-
-def run_provisioning(request: ProvisionRequest, choice: AwsChoice,
-                     report: Callable[[ProvisionProgress], None], config_path: Path,
-                     secrets: SecretStore | None, endpoint_url: str | None = None,
-                     wheel: Path | None = None) -> ProvisionResult:
-    """The engine call the provisioning page runs (on a worker thread)."""
-    from installer.provision import Provisioner
-    from shared.config import AwsConfig
-    from shared.credentials import administrator_clients
-
-    aws = AwsConfig(region=choice.region, bucket="", endpoint_url=endpoint_url)
-    clients = administrator_clients(aws, choice.profile, "provision", keys=choice.admin_keys)
-    return Provisioner(clients, request, config_path, secrets=secrets,
-                       wheel=wheel).run(report)
-
-
-def _form(page: QWizardPage) -> QFormLayout:
-    layout = QFormLayout(page)
-    return layout
-
-
 class CredentialsPage(QWizardPage):
-    def __init__(self, wizard: SetupWizard) -> None:
+    def __init__(self, wizard: WizardHost) -> None:
         super().__init__()
         self.w = wizard
         self.setTitle("AWS credentials")
@@ -138,7 +84,7 @@ class CredentialsPage(QWizardPage):
         self.secret.setEchoMode(QLineEdit.EchoMode.Password)
         self.message = QLabel()
         self.message.setWordWrap(True)
-        layout = _form(self)
+        layout = form(self)
         layout.addRow(self.use_profile)
         layout.addRow("Profile:", self.profile)
         layout.addRow(self.use_keys)
@@ -186,12 +132,12 @@ class CredentialsPage(QWizardPage):
 
 
 class StackPage(QWizardPage):
-    def __init__(self, wizard: SetupWizard) -> None:
+    def __init__(self, wizard: WizardHost) -> None:
         super().__init__()
         self.w = wizard
         self.setTitle("Your stack")
         self.setSubTitle("Where it runs, who may reach it, where alarms go, and what it costs.")
-        self.region = QLineEdit()
+        self.region = region_box("ap-south-1")
         self.ip = QLineEdit()
         self.detect = QPushButton("Detect")
         self.email = QLineEdit()
@@ -208,7 +154,7 @@ class StackPage(QWizardPage):
         ip_row.addWidget(self.detect)
         holder = QWidget()
         holder.setLayout(ip_row)
-        layout = _form(self)
+        layout = form(self)
         layout.addRow("Region:", self.region)
         layout.addRow("Your public IP:", holder)
         layout.addRow("E-mail for alarms:", self.email)
@@ -222,7 +168,7 @@ class StackPage(QWizardPage):
 
     def initializePage(self) -> None:
         state = self.w.state
-        self.region.setText(state.region)
+        self.region.setCurrentText(state.region)
         self.ip.setText(state.public_ip)
         self.email.setText(state.email)
         self.app_source.setText(state.app_source)
@@ -251,7 +197,9 @@ class StackPage(QWizardPage):
     @Slot(object)
     def _detect_failed(self, failure: JobFailure) -> None:
         self.detect.setEnabled(True)
-        self.message.setText(f"{failure.message}. Type it in.")
+        reason = failure.message.rstrip(".")
+        self.message.setText(f"Could not detect your public address ({reason}). Type it in: "
+                             "search the web for \"what is my IP\" to find it.")
 
     @Slot(str)
     def show_cost(self, instance_type: str) -> None:
@@ -263,6 +211,10 @@ class StackPage(QWizardPage):
                           "alarms; list prices — an estimate).")
 
     def validatePage(self) -> bool:
+        problem = check_region(self.region.currentText().strip())
+        if problem is not None:
+            self.message.setText(f"Region: {problem}.")
+            return False
         try:
             trader_cidr(self.ip.text())
         except MarketSyncError as exc:
@@ -280,144 +232,17 @@ class StackPage(QWizardPage):
         if not self.app_source.text().strip():
             self.message.setText("Say where the market app comes from.")
             return False
-        self.w.update_state(region=self.region.text().strip() or "ap-south-1",
+        self.w.update_state(region=self.region.currentText().strip(),
                             public_ip=self.ip.text().strip(), email=self.email.text().strip(),
                             app_source=self.app_source.text().strip(),
                             instance_type=self.instance_type.currentText())
         return True
 
 
-class DatabasePage(QWizardPage):
-    def __init__(self, wizard: SetupWizard) -> None:
-        super().__init__()
-        self.w = wizard
-        self.setTitle("This laptop's database")
-        self.setSubTitle("Where the dumps are merged. The password goes to the OS keyring.")
-        self.conninfo = QLineEdit()
-        self.password = QLineEdit()
-        self.password.setEchoMode(QLineEdit.EchoMode.Password)
-        self.test = QPushButton("Test")
-        self.result = QLabel()
-        self.result.setWordWrap(True)
-        layout = _form(self)
-        layout.addRow("Connection:", self.conninfo)
-        layout.addRow("Password:", self.password)
-        layout.addRow(self.test)
-        layout.addRow(self.result)
-        self.test.clicked.connect(self.run_test)
-
-    def initializePage(self) -> None:
-        self.conninfo.setText(self.w.state.conninfo)
-
-    @Slot()
-    def run_test(self) -> None:
-        self.test.setEnabled(False)
-        self.result.setText("Connecting…")
-        check, conninfo = self.w.deps.check_database, self.conninfo.text().strip()
-        password = self.password.text() or None
-        job = self.w.runner.run("test-database", lambda _ctx: check(conninfo, password))
-        job.succeeded.connect(self._tested)
-        job.failed.connect(self._test_failed)
-
-    @Slot(object)
-    def _tested(self, check: DatabaseCheck) -> None:
-        self.test.setEnabled(True)
-        self.result.setText(("✓ " if check.ok else "✗ ") + check.message)
-
-    @Slot(object)
-    def _test_failed(self, failure: JobFailure) -> None:
-        self.test.setEnabled(True)
-        self.result.setText("✗ " + failure.message)
-
-    def validatePage(self) -> bool:
-        if self.password.text() and self.w.deps.secrets is not None:
-            self.w.deps.secrets.set(DATABASE_PASSWORD, self.password.text())
-            self.password.clear()
-        self.w.update_state(conninfo=self.conninfo.text().strip())
-        return True
-
-
-class ProvisionPage(QWizardPage):
-    """Signals:
-        provisioned(object): the ProvisionResult, when the stack is ready.
-    """
-
-    provisioned = Signal(object)
-
-    def __init__(self, wizard: SetupWizard) -> None:
-        super().__init__()
-        self.w = wizard
-        self.setTitle("Provision")
-        self.setSubTitle("Creates or updates the stack; this takes a few minutes. You can close "
-                         "the wizard and run it again: it picks up where AWS is.")
-        self.start = QPushButton("Provision")
-        self.log = QPlainTextEdit()
-        self.log.setReadOnly(True)
-        self.status = QLabel()
-        self.status.setWordWrap(True)
-        layout = QVBoxLayout(self)
-        layout.addWidget(self.start)
-        layout.addWidget(self.log)
-        layout.addWidget(self.status)
-        self.start.clicked.connect(self.run)
-        self.result: ProvisionResult | None = None
-        self.setCommitPage(True)
-
-    def isComplete(self) -> bool:
-        return self.result is not None
-
-    @Slot()
-    def run(self) -> None:
-        state = self.w.state
-        request = ProvisionRequest(alert_email=state.email, trader_ip=state.public_ip,
-                                   app_source=state.app_source, region=state.region,
-                                   instance_type=state.instance_type,
-                                   database_conninfo=state.conninfo)
-        if state.credentials == "keys" and self.w.admin_keys is None:
-            self.status.setText("Enter the administrator access key again on the first page: "
-                                "it is never stored, so a reopened wizard asks for it anew.")
-            return
-        choice = AwsChoice(region=state.region, profile=state.profile or None,
-                           admin_keys=self.w.admin_keys if state.credentials == "keys"
-                           else None)
-        provision = self.w.deps.provision
-        self.start.setEnabled(False)
-        self.status.setText("Working…")
-
-        def work(ctx: JobContext) -> ProvisionResult:
-            return provision(request, choice, ctx.report)
-
-        job = self.w.runner.run("provision", work)
-        job.progressed.connect(self._progress)
-        job.succeeded.connect(self._done)
-        job.failed.connect(self._failed)
-
-    @Slot(object)
-    def _progress(self, step: ProvisionProgress) -> None:
-        self.log.appendPlainText(step.message)
-        for change in step.changes:
-            self.log.appendPlainText("  " + change.describe())
-
-    @Slot(object)
-    def _done(self, result: ProvisionResult) -> None:
-        self.result = result
-        self.w.update_state(provisioned=True)
-        self.status.setText(f"Ready: bucket {result.bucket}, instance "
-                            f"{result.instance_id or '-'}. Confirm the e-mail AWS sent to "
-                            "get alarms.")
-        self.completeChanged.emit()
-        self.provisioned.emit(result)
-
-    @Slot(object)
-    def _failed(self, failure: JobFailure) -> None:
-        self.start.setEnabled(True)
-        self.status.setText(f"{failure.message}\n{failure.hint}".strip())
-
-
 class SetupWizard(QWizard):
     """The first-run wizard. Signals: see :class:`ProvisionPage`."""
 
-    PAGES = ("credentials", "stack", "database", "provision")
+    PAGES = ("credentials", "stack", "database", "tables", "summary", "provision")
 
     def __init__(self, deps: WizardDeps, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -429,9 +254,13 @@ class SetupWizard(QWizard):
         self.credentials_page = CredentialsPage(self)
         self.stack_page = StackPage(self)
         self.database_page = DatabasePage(self)
+        self.tables_page = TablesPage(self)
+        self.summary_page = SummaryPage(self)
         self.provision_page = ProvisionPage(self)
+        self.password: str | None = None  # the database password typed this session
         for index, page in enumerate((self.credentials_page, self.stack_page,
-                                      self.database_page, self.provision_page)):
+                                      self.database_page, self.tables_page,
+                                      self.summary_page, self.provision_page)):
             self.setPage(index, page)
         self.setStartId(min(max(self.state.page, 0), len(self.PAGES) - 1))
         self.currentIdChanged.connect(self._remember_page)

@@ -55,9 +55,11 @@ def test_history_and_conflicts_show_what_happened(world: World,
     code, out, _ = run(world, capsys, "conflicts", "--csv")
     rows = list(csv.DictReader(io.StringIO(out)))
     assert code == 0 and len(rows) == 1
-    assert json.loads(rows[0]["local"])["volume"] == 1
-    assert json.loads(rows[0]["incoming"])["volume"] == 100
-    assert rows[0]["winner"] == "local"
+    assert rows[0]["instrument_token"] == "1"  # one column per key part
+    assert rows[0]["exchange_timestamp"].startswith("2026-11-20")
+    assert rows[0]["laptop:volume"] == "1" and rows[0]["incoming:volume"] == "100"
+    assert rows[0]["laptop:last_price"] == rows[0]["incoming:last_price"] == "10.50"
+    assert rows[0]["winner"] == "local" and rows[0]["detected_at_ist"]
 
 
 def test_abort_policy_exits_3(world: World, capsys: pytest.CaptureFixture[str]) -> None:

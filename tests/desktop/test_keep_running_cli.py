@@ -37,7 +37,7 @@ def _tags(moto_server: MotoServer, instance_id: str) -> dict[str, str]:
 def test_start_sets_the_keep_running_tag(tmp_path: Path, moto_server: MotoServer,
                                          instance: str, given: str, expected: dt.datetime,
                                          capsys: pytest.CaptureFixture[str]) -> None:
-    config = laptop_config(tmp_path, endpoint=moto_server.endpoint_url, bucket="b",
+    config = laptop_config(tmp_path, endpoint=moto_server.endpoint_url, bucket="data-b",
                            conninfo="dbname=x", instance_id=instance)
     assert main(["--config", str(config.path), "start", "--keep-running-until", given]) == 0
     assert "kept running until" in capsys.readouterr().out
@@ -48,7 +48,7 @@ def test_start_sets_the_keep_running_tag(tmp_path: Path, moto_server: MotoServer
 def test_a_past_or_bad_time_is_one_sentence_and_changes_nothing(
         tmp_path: Path, moto_server: MotoServer, instance: str, given: str,
         capsys: pytest.CaptureFixture[str]) -> None:
-    config = laptop_config(tmp_path, endpoint=moto_server.endpoint_url, bucket="b",
+    config = laptop_config(tmp_path, endpoint=moto_server.endpoint_url, bucket="data-b",
                            conninfo="dbname=x", instance_id=instance)
     assert main(["--config", str(config.path), "start", "--keep-running-until", given]) == 2
     err = capsys.readouterr().err

@@ -79,7 +79,7 @@ def _random_table(rng: random.Random) -> dict[str, Any]:
 
 
 def _laptop_config(tables: list[dict[str, Any]]) -> str:
-    return tomli_w.dumps({"aws": {"region": "ap-south-1", "bucket": "b"},
+    return tomli_w.dumps({"aws": {"region": "ap-south-1", "bucket": "data-b"},
                           "database": {"conninfo": "dbname=market"}, "tables": tables})
 
 

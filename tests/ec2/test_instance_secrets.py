@@ -46,7 +46,7 @@ def password_cluster() -> Iterator[PgCluster]:
 
 
 def agent_toml(path: Path, moto: MotoServer, conninfo: str, stack: str = "asha") -> Path:
-    path.write_text(f'[aws]\nregion = "ap-south-1"\nbucket = "b"\nendpoint_url = '
+    path.write_text(f'[aws]\nregion = "ap-south-1"\nbucket = "data-b"\nendpoint_url = '
                     f'"{moto.endpoint_url}"\n[database]\nconninfo = "{conninfo}"\n'
                     f'[agent]\nssm_path = "/market-sync/{stack}"\n')
     return path

@@ -39,7 +39,7 @@ def test_settings_round_trip_writes_the_file_and_the_keyring(
         qtbot: QtBot, dialog: SettingsDialog, tray_world: TrayWorld,
         memory_keyring: MemoryKeyring, tmp_path: Path) -> None:
     dialog.profile.setText("market-sync")
-    dialog.region.setText("ap-south-1")
+    dialog.region.setCurrentText("ap-south-1")
     dialog.instance.setText("i-0fedcba9876543210")
     dialog.password.setText("s3cret")
     dialog.policy.setCurrentIndex(dialog.policy.findData("local-wins"))

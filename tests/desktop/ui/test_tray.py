@@ -134,8 +134,10 @@ def test_the_menu_is_rebuilt_with_the_current_facts(qtbot: QtBot, tray_world: Tr
     texts = menu.texts()
 
     assert texts[0].startswith("Instance running") and "seen" in texts[0]
-    assert any(t.startswith("Next start: Mon 16 Jun 08:55 IST") for t in texts), texts
-    assert any(t.startswith("Next stop: Mon 16 Jun 15:35 IST") for t in texts), texts
+    assert texts[0].endswith("seen 11:00 IST")  # the instance's times, in IST, labelled
+    assert "Next app start: Mon 16 Jun 08:55 IST" in texts
+    assert "Instance (AWS schedule): starts 08:50, safety stop 16:30 IST" in texts
+    assert "App (on the instance): 08:55–15:35 IST, trading days" in texts
     assert "Sync now (2 pending)" in texts
     assert "Last sync: never" in texts
     for entry in ("Start instance", "Stop instance", "Conflicts…", "History…", "Settings…",

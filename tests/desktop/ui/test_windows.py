@@ -65,9 +65,18 @@ def test_sync_now_shows_progress_and_the_report(qtbot: QtBot, tray_world: TrayWo
     assert TrayState.SYNCING in states
     assert {p.phase for p in progress} >= {"downloading", "applying"}
     assert window.heading.text() == "Sync finished"
-    assert "3 of 3 pending dump(s) applied" in window.result.toPlainText()
+    assert window.summary.text().startswith("3 dumps of 3 applied · 900 new rows · ")
+    assert window.table.rowCount() == 3  # a table of the dumps, not CLI text
+    headers = [window.table.horizontalHeaderItem(c).text()
+               for c in range(window.table.columnCount())]
+    assert headers == ["Dump", "Days", "Result", "New", "Unchanged", "Diverged", "Downloaded",
+                       "Seconds"]
+    first = [window.table.item(0, c).text() for c in range(window.table.columnCount())]
+    assert first[1] == "11 Jun 2025" and first[2] == "applied" and first[3] == "300"
+    assert first[6].endswith(" kB") and float(first[6].split()[0]) > 0  # really downloaded
+    assert "`" not in window.summary.text()
     assert window.total_bar.value() == 1000
-    assert "rows" in window.total_detail.text() and "MB" in window.total_detail.text()
+    assert "rows" in window.total_detail.text() and "kB" in window.total_detail.text()
     assert not window.cancel_button.isEnabled()
     assert any(n.title == "Sync finished" for n in shell.notifier.shown)
     assert "3 dumps applied, 900 new rows" in shell.controller.view.last_sync_line
@@ -143,12 +152,17 @@ def test_conflicts_window_filters_exports_and_puts_the_local_version_back(
     assert all(row[1] == dump for row in window.visible_rows())
     assert window.dump_box.count() == 2  # All + the one dump that had conflicts
 
+    assert window.model.key_names == ["instrument_token", "exchange_timestamp"]
+    assert "instrument_token" in window.model.headers  # one column per key part
     exported = tmp_path / "conflicts.csv"
-    assert window.export_csv(exported) == 6
+    assert window.export_csv(exported) == 4  # one row per conflict
     with exported.open() as fh:
         rows = list(csv.DictReader(fh))
-    assert {r["column"] for r in rows} == {"last_price", "volume"}
-    assert {float(r["laptop_value"]) for r in rows if r["column"] == "last_price"} == {999}
+    assert {r["instrument_token"] for r in rows} == {"256265", "738561"}
+    assert {float(r["laptop:last_price"]) for r in rows} == {999}
+    assert all(float(r["incoming:last_price"]) != 999 for r in rows)
+    assert all(r["detected_at_ist"] for r in rows)
+    assert window.export_start_path() == str(Path.home() / "conflicts.csv")
 
     target = some.conflict_id
     row = next(r for r in range(window.proxy.rowCount())
@@ -158,6 +172,13 @@ def test_conflicts_window_filters_exports_and_puts_the_local_version_back(
         QItemSelectionModel.SelectionFlag.ClearAndSelect | QItemSelectionModel.SelectionFlag.Rows)
     assert window.selected_ids() == (target,)
     assert window.restore_button.isEnabled()
+    asked: list[str] = []
+    monkeypatch.setattr(QMessageBox, "question",
+                        lambda *a, **_k: asked.append(a[2]) or QMessageBox.StandardButton.No)
+    window.restore_button.click()  # the trader says No: nothing is written
+    assert asked == ["Write the laptop's version of 1 row back over what the sync wrote?"]
+    assert tray_world.world.laptop("SELECT count(*) FROM my_schema.ticks "
+                                   "WHERE last_price = 999") == [(0,)]
     monkeypatch.setattr(QMessageBox, "question",
                         lambda *_a, **_k: QMessageBox.StandardButton.Yes)
     window.restore_button.click()
