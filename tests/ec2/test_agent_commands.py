@@ -151,7 +151,7 @@ def test_an_unreadable_tag_powers_off_and_tells_the_trader_why(
 def test_the_guard_powers_off_when_nothing_answers(tmp_path: Path, moto_server: MotoServer,
                                                    capsys: pytest.CaptureFixture[str]) -> None:
     config = tmp_path / "agent.toml"
-    config.write_text(f'[aws]\nregion = "{REGION}"\nbucket = "b"\nendpoint_url = '
+    config.write_text(f'[aws]\nregion = "{REGION}"\nbucket = "data-b"\nendpoint_url = '
                       f'"{moto_server.endpoint_url}"\n[database]\nconninfo = "dbname=m"\n'
                       '[agent]\nimds_url = "http://127.0.0.1:9"\n')  # no metadata service
     assert main(["--config", str(config), "guard", "--at", "2026-11-23T08:50+05:30"]) == 0
