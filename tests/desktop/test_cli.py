@@ -58,7 +58,7 @@ def test_history_and_conflicts_show_what_happened(world: World,
     assert rows[0]["instrument_token"] == "1"  # one column per key part
     assert rows[0]["exchange_timestamp"].startswith("2026-11-20")
     assert rows[0]["laptop:volume"] == "1" and rows[0]["incoming:volume"] == "100"
-    assert rows[0]["laptop:last_price"] == rows[0]["incoming:last_price"] == "10.50"
+    assert float(rows[0]["laptop:last_price"]) == float(rows[0]["incoming:last_price"]) == 10.5
     assert rows[0]["winner"] == "local" and rows[0]["detected_at_ist"]
 
 
