@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import signal
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -36,6 +37,11 @@ def _say(line: str = "") -> None:
     print(line, flush=True)
 
 
+def _interrupt(signum: int, _frame: object) -> None:
+    """SIGTERM and SIGHUP end the demo like Ctrl+C: everything it made is removed."""
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
 def _demo(args: argparse.Namespace) -> int:
     from desktop.demo.tray import run_demo_tray, tray_available
     from desktop.demo.world import demo_world
@@ -50,18 +56,50 @@ def _demo(args: argparse.Namespace) -> int:
         if problem:
             raise MarketSyncError(problem,
                                   "run `market-sync demo --headless` for the terminal demo")
+    previous = {s: signal.signal(s, _interrupt) for s in _STOP_SIGNALS}
+    try:
+        _say("Starting an embedded AWS endpoint (moto) and a throwaway PostgreSQL…")
+        with demo_world(args.days, args.step) as world:
+            _say(f"  S3 at {world.endpoint_url}, bucket {world.bucket}; "
+                 f"config in {world.laptop_config.path}")
+            _say(f"  PostgreSQL at {_where(world.laptop_conninfo)} (throwaway)")
+            _say(f"  EC2 instance {world.instance_id} (simulated), the app's health at "
+                 f"{world.health_url}\n")
+            _instance_day(world, args.step, _say)
+            if not args.headless:
+                _first_sync_and_a_conflict(world)
+                _say("\nOpening the tray: press Sync now (1 pending), watch the progress, "
+                     "then look at the conflicts.\nQuit (or Ctrl+C here) removes everything.")
+                return run_demo_tray(world)
+            return _headless(world)
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
-    _say("Starting an embedded AWS endpoint (moto) and a throwaway PostgreSQL…")
-    with demo_world(args.days, args.step) as world:
-        _say(f"  S3 at {world.endpoint_url}, bucket {world.bucket}; "
-             f"config in {world.laptop_config.path}")
-        _say(f"  EC2 instance {world.instance_id} (simulated), the app's health at "
-             f"{world.health_url}\n")
-        _instance_day(world, args.step, _say)
-        if not args.headless:
-            _say("\nOpening the tray; Quit (or Ctrl+C here) removes everything.")
-            return run_demo_tray(world)
-        return _headless(world)
+
+_STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP")
+                      if hasattr(signal, name))
+
+
+def _where(conninfo: str) -> str:
+    parts = dict(p.split("=", 1) for p in conninfo.split() if "=" in p)
+    return f"{parts.get('host', 'localhost')}:{parts.get('port', '5432')}"
+
+
+def _first_sync_and_a_conflict(world: DemoWorld) -> None:
+    """The tray demo's set-up: the days synced once, then the same tick changed on both
+    sides, so the tray's Sync now finds a real conflict to look at."""
+    from desktop.demo.scenario import make_conflict
+    from desktop.engine.sync import SyncEngine
+    from shared.aws import AwsClients
+    from shared.dumpstore import DumpStore
+
+    store = DumpStore(AwsClients(world.laptop_config.aws).s3(), world.bucket)
+    _say("\n$ market-sync sync")
+    report = SyncEngine(world.laptop_config, store, world.folder / "downloads").run()
+    _say(report.summary())
+    _say("\nThe trader edits a tick on the laptop; the server corrects the same tick and "
+         "renames an instrument.\nagent:    " + make_conflict(world).split("\n")[0])
 
 
 def _instance_day(world: DemoWorld, step: int, say: Callable[[str], None]) -> None:

@@ -16,15 +16,26 @@ def register(commands: argparse._SubParsersAction[Any]) -> None:
 
 
 def _tray(args: argparse.Namespace) -> int:
+    from desktop.system.display import display_problem
     from shared.config import load_config
+    from shared.errors import ConfigError, UsageError
     from shared.paths import resolve_config_path
 
+    problem = display_problem()  # before Qt, which would abort the process
+    if problem:
+        raise UsageError(problem, "start the tray from your desktop session; on a server use "
+                         "`market-sync status` and `market-sync sync`")
     path = resolve_config_path(args.config)
     if not path.exists():
         from desktop.ui.app import run_first_run
 
         return run_first_run(path)
-    config = load_config(path)
+    try:
+        config = load_config(path)
+    except ConfigError as exc:  # from a launcher there is no terminal: say it in a window
+        from desktop.ui.app import run_config_error
+
+        return run_config_error(path, exc)
     from desktop.ui.app import run_tray
 
     return run_tray(config)

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import importlib
-import os
-import sys
 from collections.abc import Callable
 
 from desktop.demo.world import DemoWorld
+from desktop.system.display import display_problem
 from shared.errors import MarketSyncError
 
 
@@ -22,10 +21,7 @@ def tray_available() -> str | None:
         return f"the tray cannot load: {exc}"
     if importlib.util.find_spec("PySide6") is None:
         return "the tray needs PySide6 (pip install 'market-sync[desktop]')"
-    if (sys.platform.startswith("linux") and not os.environ.get("QT_QPA_PLATFORM")
-            and not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY")):
-        return "there is no display here for the tray (neither DISPLAY nor WAYLAND_DISPLAY)"
-    return None
+    return display_problem()
 
 
 def run_demo_tray(world: DemoWorld) -> int:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -16,14 +17,31 @@ from shared.calendar import IST
 
 
 def cell(value: Any) -> str:
-    """One value as a spreadsheet cell: empty for NULL, JSON for structures."""
+    """One value as a spreadsheet cell: empty for NULL, JSON for structures, a moment with
+    its time zone in IST (labelled)."""
     if value is None:
         return ""
     if isinstance(value, dict | list):
         return json.dumps(value, ensure_ascii=False, default=str)
     if isinstance(value, bool):
         return "true" if value else "false"
-    return str(value)
+    return in_ist(str(value))
+
+
+_MOMENT = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?([+-]\d{2}:?\d{2}|Z)$")
+
+
+def in_ist(text: str) -> str:
+    """A timestamptz as the ledger keeps it (ISO, any offset) shown in IST; else as is."""
+    if not _MOMENT.match(text):
+        return text
+    try:
+        moment = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return text
+    shown = moment.astimezone(IST)
+    return f"{shown:%Y-%m-%d %H:%M:%S}" + (f".{shown:%f}".rstrip("0").rstrip(".")
+                                           if shown.microsecond else "") + " IST"
 
 
 def ist(moment: dt.datetime | None) -> str:

@@ -7,9 +7,9 @@ import signal
 import sys
 from pathlib import Path
 
-from PySide6.QtCore import QTimer
-from PySide6.QtGui import QIcon
-from PySide6.QtWidgets import QApplication
+from PySide6.QtCore import Qt, QTimer, QUrl
+from PySide6.QtGui import QDesktopServices, QIcon
+from PySide6.QtWidgets import QApplication, QMessageBox
 
 from desktop.ui.controller import AppController
 from desktop.ui.icons import state_icon
@@ -18,6 +18,7 @@ from desktop.ui.shell import Shell
 from desktop.ui.single import SingleInstance, server_name
 from desktop.ui.viewmodel import TrayState
 from shared.config import Config
+from shared.errors import MarketSyncError
 
 logger = logging.getLogger(__name__)
 
@@ -60,8 +61,9 @@ def run_tray(config: Config, *, demo: bool = False) -> int:
     single.activated.connect(shell.activate)
     if demo:
         shell.show_status()
-    # Ctrl+C in a terminal quits cleanly (Python sees the signal between timer ticks).
-    signal.signal(signal.SIGINT, lambda *_: shell.quit())
+    # Ctrl+C in a terminal, SIGTERM (kill, logout) and SIGHUP (the terminal closed) quit
+    # cleanly, like Quit (Python sees the signal between timer ticks).
+    previous = {signum: signal.signal(signum, lambda *_: shell.quit()) for signum in QUIT_SIGNALS}
     heartbeat = QTimer(shell)
     heartbeat.timeout.connect(lambda: None)
     heartbeat.start(500)
@@ -72,7 +74,33 @@ def run_tray(config: Config, *, demo: bool = False) -> int:
         heartbeat.stop()
         single.release()
         shell.dispose()  # children ended, windows and tray deleted before the interpreter exits
-        signal.signal(signal.SIGINT, signal.default_int_handler)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+QUIT_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP")
+                     if hasattr(signal, name))
+
+
+def config_error_dialog(path: Path, error: MarketSyncError) -> QMessageBox:
+    """The tray cannot start on this config: what is wrong, where, and what to do."""
+    box = QMessageBox(QMessageBox.Icon.Critical, "market-sync cannot start",
+                      f"The configuration {path} cannot be used.")
+    box.setInformativeText(error.message + (f"\n\n→ {error.hint}" if error.hint else ""))
+    box.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+    box.setStandardButtons(QMessageBox.StandardButton.Close)
+    box.setDefaultButton(QMessageBox.StandardButton.Close)
+    opener = box.addButton("Open the file", QMessageBox.ButtonRole.ActionRole)
+    opener.clicked.connect(lambda: QDesktopServices.openUrl(QUrl.fromLocalFile(str(path))))
+    return box
+
+
+def run_config_error(path: Path, error: MarketSyncError) -> int:
+    """Show :func:`config_error_dialog` until closed; exit code 1."""
+    logger.error("cannot start: %s", error)
+    application()
+    config_error_dialog(path, error).exec()
+    return 1
 
 
 def run_first_run(path: Path) -> int:

@@ -36,7 +36,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop.engine.conflict_table import conflict_table, key_columns
+from desktop.engine.conflict_table import conflict_table, in_ist, key_columns
 from desktop.ui.fit import fit_table_width
 from desktop.ui.jobs import JobFailure
 from desktop.ui.viewmodel import plural
@@ -70,7 +70,7 @@ def _text(value: Any) -> str:
         return "NULL"
     if isinstance(value, (dict, list)):
         return json.dumps(value, ensure_ascii=False, default=str)
-    return str(value)
+    return in_ist(str(value))
 
 
 def conflict_lines(record: ConflictRecord) -> list[ConflictLine]:

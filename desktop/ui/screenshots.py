@@ -1,5 +1,6 @@
 """Screenshots of the real windows against the demo world (run by ``scripts/screenshots``
-under Xvfb): the tray menu, sync progress, conflicts, history and status windows."""
+under Xvfb): the tray menu, sync progress and its finished summary, conflicts, history,
+status, and the first-run wizard's tables and summary pages."""
 
 from __future__ import annotations
 
@@ -10,11 +11,15 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QPoint
 from PySide6.QtWidgets import QApplication, QWidget
 
 from desktop.engine.progress import SyncProgress
+
+if TYPE_CHECKING:
+    from desktop.demo.world import DemoWorld
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +45,38 @@ def save(widget: QWidget, path: Path) -> None:
     logger.info("saved %s", path)
 
 
+def wizard_pages(app: QApplication, world: DemoWorld, out: Path) -> None:
+    """The wizard's tables page (proposed from the demo's laptop database) and summary."""
+
+    from desktop.ui.wizard import SetupWizard, WizardDeps
+    from installer.wizard_state import WizardState, check_database
+    from shared.errors import MarketSyncError
+
+    def no_provisioning(*_args: object) -> Any:
+        raise MarketSyncError("not in the screenshots")
+
+    state_dir = world.folder / "wizard"
+    WizardState(page=3, profile="default", public_ip="49.36.10.20",
+                email="trader@example.com", app_source="https://github.com/you/market-app.git",
+                conninfo=world.laptop_conninfo).save(state_dir)
+    deps = WizardDeps(state_dir=state_dir, config_path=world.folder / "wizard.toml",
+                      secrets=None, profiles=lambda: ["default"],
+                      detect_ip=lambda: "49.36.10.20", check_database=check_database,
+                      provision=no_provisioning)
+    wizard = SetupWizard(deps)
+    wizard.resize(920, 520)
+    wizard.move(40, 40)
+    wizard.show()
+    page = wizard.tables_page
+    wait_until(app, lambda: page.table.rowCount() > 0)
+    settle(app)
+    save(wizard, out / "wizard-tables.png")
+    wizard.next()
+    settle(app)
+    save(wizard, out / "wizard-summary.png")
+    wizard.reject()
+
+
 def main(out: Path) -> int:
     from desktop.demo.scenario import demo_controller, make_conflict, simulate_days
     from desktop.demo.world import demo_world
@@ -47,6 +84,8 @@ def main(out: Path) -> int:
 
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     out.mkdir(parents=True, exist_ok=True)
+    app = application()  # first: if Qt cannot start here, nothing of the demo was made yet
+    app.setStyle("Fusion")
     host = None
     tray_host = shutil.which("stalonetray") or shutil.which("trayer")
     if tray_host:
@@ -57,8 +96,6 @@ def main(out: Path) -> int:
         with demo_world(days=3) as world:
             simulate_days(world, logger.info)
             demo_controller(world).start()
-            app = application()
-            app.setStyle("Fusion")
             shell = start_shell(world.laptop_config, demo=True, use_tray=True)
             controller = shell.controller
             wait_until(app, lambda: controller.snapshot is not None)
@@ -121,6 +158,7 @@ def main(out: Path) -> int:
             menu.hide()
 
             save(shell.show_status(), out / "status.png")
+            wizard_pages(app, world, out)
             shell.quit()
     finally:
         if host is not None:

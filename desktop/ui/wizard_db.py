@@ -240,6 +240,10 @@ class TablesPage(QWizardPage):
             mode.setCurrentIndex(mode.findData(str(p.mode)))
             self.table.setCellWidget(row, 4, mode)
         self.table.resizeColumnsToContents()
+        for column in (3, 4):  # the choosers' own width, not only their header's
+            widths = [w.sizeHint().width() for r in range(self.table.rowCount())
+                      if (w := self.table.cellWidget(r, column)) is not None]
+            self.table.setColumnWidth(column, max([self.table.columnWidth(column), *widths]))
 
     def chosen(self) -> tuple[list[TableSpec], list[str]]:
         """The ticked tables as specs, and a sentence for each row that cannot be one."""

@@ -82,19 +82,26 @@ def test_headless_demo_starts_and_stops_the_instance_and_shows_status(tmp_home: 
     assert not folder.exists()
 
 
-def test_ctrl_c_during_the_demo_exits_130_and_cleans_up(tmp_home: Path) -> None:
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
+def test_ctrl_c_sigterm_and_sighup_during_the_demo_clean_up(tmp_home: Path,
+                                                             stop: signal.Signals) -> None:
     process = subprocess.Popen([sys.executable, "-m", "desktop.cli", "demo", "--headless",
                                 "--days", "10", "--step", "10"], stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True, cwd=ROOT)
     assert process.stdout is not None
-    folder = None
+    folder = s3 = postgres = None
     try:
         for line in process.stdout:
-            found = re.search(r"config in (\S+)/config\.toml", line)
-            folder = Path(found.group(1)) if found else folder
+            found = re.search(r"S3 at (\S+), bucket \S+; config in (\S+)/config\.toml", line)
+            if found:
+                s3, folder = found.group(1), Path(found.group(2))
+            pg = re.search(r"PostgreSQL at 127\.0\.0\.1:(\d+) \(throwaway\)", line)
+            postgres = int(pg.group(1)) if pg else postgres
             if line.startswith("instance: collected"):
                 break
-        process.send_signal(signal.SIGINT)
+        assert folder is not None and folder.exists() and postgres and s3
+        assert _listening(postgres)  # the demo's PostgreSQL, before the signal
+        process.send_signal(stop)
         _, err = process.communicate(timeout=120)
     finally:
         if process.poll() is None:
@@ -102,7 +109,18 @@ def test_ctrl_c_during_the_demo_exits_130_and_cleans_up(tmp_home: Path) -> None:
 
     assert process.returncode == 130, err
     assert "interrupted" in err and "Traceback" not in err
-    assert folder is not None and not folder.exists()
+    assert not folder.exists()  # its folders,
+    assert not _listening(postgres)  # its PostgreSQL
+    with pytest.raises(urllib.error.URLError):  # and its S3 endpoint are gone
+        urllib.request.urlopen(s3, timeout=2)
+
+
+def _listening(port: int) -> bool:
+    import socket
+
+    with socket.socket() as probe:
+        probe.settimeout(2)
+        return probe.connect_ex(("127.0.0.1", port)) == 0
 
 
 def test_without_headless_and_no_tray_it_says_so_before_setting_up(
