@@ -177,3 +177,26 @@ def test_the_settings_file_is_toml_with_a_ui_section(qtbot: QtBot, dialog: Setti
     dialog.save()
     data = tomllib.loads(tray_world.config.path.read_text())
     assert data["ui"] == {"notifications": "all", "allow_insecure_keyring": False}
+
+
+@pytest.mark.parametrize(("field", "value", "words"), [
+    ("region", "ap-south1", "Region: region 'ap-south1' is not an AWS region (did you mean "
+     "'ap-south-1'?)"),
+    ("bucket", "My_Bucket", "Bucket: bucket name 'My_Bucket' breaks S3's naming rules"),
+    ("instance", "i-123", "Instance: instance id 'i-123' is not an EC2 instance id"),
+    ("conninfo", "host=localhost dbnam=market", "Connection: conninfo has an unknown keyword "
+     "'dbnam' (did you mean 'dbname'?)"),
+])
+def test_settings_refuse_to_save_what_would_break_the_tray(
+        qtbot: QtBot, dialog: SettingsDialog, tray_world: TrayWorld, field: str, value: str,
+        words: str) -> None:
+    before = tray_world.config.path.read_text()
+    widget = getattr(dialog, field)
+    (widget.setCurrentText if field == "region" else widget.setText)(value)
+    saved: list[object] = []
+    dialog.saved.connect(saved.append)
+
+    dialog.save()
+
+    assert dialog.error.text().startswith("Not saved: ") and words in dialog.error.text()
+    assert tray_world.config.path.read_text() == before and saved == []
