@@ -191,7 +191,7 @@ class TablesPage(QWizardPage):
         self.find_button.setEnabled(False)
         self.message.setText("Looking at the laptop's database…")
         find, conninfo, password = self.w.deps.find_tables, self.w.state.conninfo, \
-            self.w.password
+            self.w.password or _stored_password(self.w.deps.secrets)
         job = self.w.runner.run("find-tables", lambda _ctx: find(conninfo, password))
         job.succeeded.connect(self._found)
         job.failed.connect(self._not_found)
@@ -284,6 +284,14 @@ class TablesPage(QWizardPage):
             return False
         self.w.update_state(tables=tuple(_table_state(s) for s in specs))
         return True
+
+
+def _stored_password(secrets: SecretStore | None) -> str | None:
+    """The password a former session of the wizard put in the keyring, if any."""
+    try:
+        return secrets.get(DATABASE_PASSWORD) if secrets is not None else None
+    except MarketSyncError:
+        return None
 
 
 MODE_TEXT = {MergeMode.UPSERT: "by day, rows by key (upsert)",
