@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
-from shared.cliutil import Parser, add_version, describe_subcommands, run_handler
+from shared.cliutil import Parser, describe_subcommands, run_handler
 from shared.logsetup import configure_cli_logging
 
 
@@ -27,10 +27,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--config", metavar="PATH",
                         help="config file (default: $MARKET_SYNC_CONFIG, then the platform's "
                         "config folder/market-sync/config.toml)")
-    parser.add_argument("--version", action="version", version=f"market-sync {app_version()}")
+    parser.add_argument("--version", action="version", version=f"market-sync {app_version()}",
+                        help="print the version and exit")
     parser.add_argument("-v", "--verbose", action="count", default=0,
                         help="more log output (-vv for debug)")
-    add_version(parser)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for register in (sync.register, instance.register, demo.register, installer_cli.register,
                      tray.register):
