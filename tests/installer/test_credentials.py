@@ -55,7 +55,7 @@ def test_the_workers_clients_are_the_same_operator_identity(secrets: SecretStore
     from shared.config import parse_config
 
     secrets.set_aws_keys(AwsKeys("AKIAOPERATOROPERATOR", "operator-secret"))
-    config = parse_config('[aws]\nbucket = "b"\n[database]\nconninfo = "dbname=x"\n',
+    config = parse_config('[aws]\nbucket = "data-b"\n[database]\nconninfo = "dbname=x"\n',
                           tmp_path / "c.toml")
     clients = aws_clients(config)
     assert clients.identity is not None and clients.identity.kind is IdentityKind.OPERATOR
