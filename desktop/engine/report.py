@@ -8,6 +8,7 @@ from typing import Any
 
 from desktop.engine.gaps import describe_days
 from shared.isodates import iso_or_none
+from shared.words import plural
 
 
 @dataclass(frozen=True)
@@ -120,21 +121,24 @@ class SyncReport:
                              f"{t.diverged:,} diverged; parts {how or 'none'}{created}")
         done = sum(1 for d in self.dumps if d.status in ("applied", "would apply"))
         if self.dumps:
-            lines.append(f"{done} of {self.pending} pending dump(s) {verb} "
+            lines.append(f"{done} of {plural(self.pending, 'pending dump')} {verb} "
                          f"under policy {self.policy}.")
         if self.conflicts and self.policy != "abort":
-            lines.append(f"{self.conflicts:,} conflict(s) saved: see `market-sync conflicts`.")
+            lines.append(f"{plural(self.conflicts, 'conflict')} saved: "
+                         "see `market-sync conflicts`.")
         for dump_id in self.superseded:
             lines.append(f"Skipped {dump_id}: older than the newest applied dump.")
         if self.gaps:
-            lines.append("Gap: no dump covers trading day(s) "
+            days = "trading day " if len(self.gaps) == 1 else "trading days "
+            lines.append("Gap: no dump covers " + days
                          + ", ".join(g.isoformat() for g in self.gaps)
                          + ". Run `market-sync-agent backup --full` on the instance to fill them.")
         lines.extend(f"Gap: {b}" for b in self.chain_breaks)
         if self.missing_history:
             lines.append(
                 f"History: the instance holds data from {self.missing_history[0]}, but no "
-                "dump in S3 or on this laptop covers trading day(s) "
+                "dump in S3 or on this laptop covers "
+                + ("trading day " if len(self.missing_history) == 1 else "trading days ")
                 + describe_days(self.missing_history) + " (older dumps expired from S3, or "
                 "rows were back-dated). Run `market-sync-agent backup --full` on the instance "
                 "to send them.")

@@ -32,6 +32,7 @@ from shared.calendar import IST, TradingCalendar, today_ist
 from shared.config import Config
 from shared.errors import MarketSyncError
 from shared.isodates import date_or_none, iso_or_none
+from shared.words import plural
 
 if TYPE_CHECKING:
     from shared.aws import AwsClients
@@ -179,7 +180,8 @@ class StatusSnapshot:
             lines.append("Gaps       " + ", ".join(d.isoformat() for d in self.gaps)
                          + " (trading days no dump covers)")
         if self.missing_history:
-            lines.append("History    trading day(s) " + describe_days(self.missing_history)
+            days = "trading day " if len(self.missing_history) == 1 else "trading days "
+            lines.append("History    " + days + describe_days(self.missing_history)
                          + " held by the instance are in no dump in S3 any more "
                          "(`market-sync-agent backup --full` on the instance sends them again)")
         if self.backup_missing:
@@ -198,11 +200,6 @@ def lowered(sentence: str) -> str:
     """A sentence as a clause: "The bucket is gone." → "the bucket is gone"."""
     text = sentence.rstrip(".")
     return text[:1].lower() + text[1:] if text[1:2].islower() else text
-
-
-def plural(count: int, noun: str) -> str:
-    """``1 row``, ``2 rows``, ``1,204 rows``."""
-    return f"{count:,} {noun}{'' if count == 1 else 's'}"
 
 
 def _moment(value: str) -> dt.datetime:

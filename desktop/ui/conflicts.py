@@ -39,8 +39,8 @@ from PySide6.QtWidgets import (
 from desktop.engine.conflict_table import conflict_table, in_ist, key_columns
 from desktop.ui.fit import fit_table_width
 from desktop.ui.jobs import JobFailure
-from desktop.ui.viewmodel import plural
 from shared.calendar import IST
+from shared.words import plural
 
 if TYPE_CHECKING:
     from desktop.engine.records import ConflictRecord

@@ -21,8 +21,9 @@ from desktop.engine.gaps import describe_days
 from desktop.ui import services
 from desktop.ui.jobs import BaseJob, JobFailure
 from desktop.ui.runner import Runner
-from desktop.ui.viewmodel import SyncOutcome, TrayState, TrayView, derive_view, plural
+from desktop.ui.viewmodel import SyncOutcome, TrayState, TrayView, derive_view
 from shared.config import Config
+from shared.words import plural
 
 if TYPE_CHECKING:
     from desktop.engine.progress import SyncProgress

@@ -18,8 +18,8 @@ from PySide6.QtWidgets import (
 
 from desktop.ui.fit import fit_table_width
 from desktop.ui.jobs import JobFailure
-from desktop.ui.viewmodel import plural
 from shared.calendar import IST
+from shared.words import plural
 
 if TYPE_CHECKING:
     from desktop.engine.records import AppliedDump

@@ -24,7 +24,8 @@ from PySide6.QtWidgets import (
 
 from desktop.ui.fit import fit_table_width
 from desktop.ui.jobs import BaseJob, JobFailure
-from desktop.ui.viewmodel import plural, sync_fraction
+from desktop.ui.viewmodel import sync_fraction
+from shared.words import plural
 
 if TYPE_CHECKING:
     from desktop.engine.progress import SyncProgress

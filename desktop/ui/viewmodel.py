@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from ec2.instance.schedule import SCHEDULE
 from shared.calendar import IST
+from shared.words import plural
 
 if TYPE_CHECKING:
     from desktop.engine.progress import SyncProgress
@@ -111,11 +112,6 @@ def when(moment: dt.datetime | None) -> str:
     if moment is None:
         return "not scheduled"
     return f"{moment.astimezone(IST):%a %d %b %H:%M} IST"
-
-
-def plural(count: int, noun: str) -> str:
-    """``1 row``, ``2 rows``, ``1,204 rows``."""
-    return f"{count:,} {noun}{'' if count == 1 else 's'}"
 
 
 def unknown(why: str) -> str:

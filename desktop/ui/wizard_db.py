@@ -23,13 +23,13 @@ from PySide6.QtWidgets import (
 
 from desktop.engine.discover import TableProposal
 from desktop.ui.jobs import JobFailure
-from desktop.ui.viewmodel import plural
 from desktop.ui.wizard_deps import WizardHost, form
 from installer.wizard_state import DatabaseCheck, WizardState
 from shared.errors import MarketSyncError
 from shared.secrets import DATABASE_PASSWORD, SecretStore
 from shared.tables import MergeMode, TableSpec, parse_qualified_name
 from shared.validate import build_conninfo, check_conninfo, parse_conninfo
+from shared.words import plural
 
 logger = logging.getLogger(__name__)
 

@@ -47,7 +47,7 @@ def test_history_and_conflicts_show_what_happened(world: World,
     world.laptop("UPDATE my_schema.ticks SET volume = 1 WHERE instrument_token = 1")
     world.backup(at_ist("2026-11-20", 16))
     code, out, _ = run(world, capsys, "sync", "--policy", "local-wins")
-    assert code == 0 and "1 conflict(s) saved" in out
+    assert code == 0 and "1 conflict saved" in out
 
     code, out, _ = run(world, capsys, "history", "--json")
     assert code == 0 and len(json.loads(out)["dumps"]) == 2
@@ -99,6 +99,6 @@ def test_demo_runs_the_whole_chain_and_cleans_up(tmp_home: Path) -> None:
                              "--days", "2", "--step", "60"], capture_output=True, text=True,
                             check=False, timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "2 of 2 pending dump(s) applied" in result.stdout
-    assert "2 conflict(s) saved" in result.stdout
+    assert "2 of 2 pending dumps applied" in result.stdout
+    assert "2 conflicts saved" in result.stdout
     assert "RELIANCE-EQ" in result.stdout

@@ -77,7 +77,7 @@ def test_headless_demo_starts_and_stops_the_instance_and_shows_status(tmp_home: 
     assert "app: healthy (HTTP 200)" in out
     assert re.search(r"\$ market-sync stop --wait.*\ni-[0-9a-f]+ \(t3\.small\): stopped", out)
     assert "Pending    2 dumps to sync" in out and "Pending    0 dumps to sync" in out
-    assert "2 of 2 pending dump(s) applied" in out and "Demo finished" in out
+    assert "2 of 2 pending dumps applied" in out and "Demo finished" in out
     folder = Path(re.search(r"config in (\S+)/config\.toml", out).group(1))  # type: ignore[union-attr]
     assert not folder.exists()
 

@@ -60,7 +60,7 @@ def test_first_sync_after_the_oldest_dumps_expired_names_the_days_and_status_sho
     status = collect_status(world.laptop_config, AwsClients(world.laptop_config.aws),
                             clock=lambda: at_ist("2026-11-20", 18))
     assert [str(d) for d in status.missing_history] == ["2026-11-16", "2026-11-17"]
-    assert "History    trading day(s) 2026-11-16, 2026-11-17" in status.summary()
+    assert "History    trading days 2026-11-16, 2026-11-17" in status.summary()
     tray = derive_view(status)  # what the tray's menu shows
     assert "History: no dump in S3 covers 16 Nov 2026 … 17 Nov 2026 (2 trading days); " \
         "backup --full on the instance sends them" in tray.attention
@@ -94,7 +94,7 @@ def test_a_superseded_dump_whose_days_no_applied_dump_covers_is_a_gap(
     assert report.superseded == (hidden.dump_id,)
     assert report.exit_code == 4
     assert [str(d) for d in report.gaps] == ["2026-11-16", "2026-11-17"]
-    assert "Gap: no dump covers trading day(s) 2026-11-16, 2026-11-17" in report.summary()
+    assert "Gap: no dump covers trading days 2026-11-16, 2026-11-17" in report.summary()
 
 
 # -- the day arithmetic, alone ---------------------------------------------------------------

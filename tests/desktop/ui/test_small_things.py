@@ -50,7 +50,7 @@ def test_a_cli_sync_that_finds_conflicts_puts_the_tray_in_attention(
     assert shell.controller.view.state is not TrayState.ATTENTION
 
     assert main(["--config", str(tray_world.config.path), "sync"]) == 0  # in a terminal
-    assert "4 conflict(s) saved" in capsys.readouterr().out
+    assert "4 conflicts saved" in capsys.readouterr().out
     poll(qtbot, shell.controller)
 
     assert shell.controller.view.state is TrayState.ATTENTION
