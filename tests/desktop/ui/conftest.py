@@ -90,6 +90,26 @@ OFFSCREEN_LIMITS = (r"This plugin does not support (raise|propagateSizeHints)\(\
                     r"systemTrayWindowChanged")
 
 
+def open_shell(world: TrayWorld, *, use_tray: bool, **options: Any) -> Iterator[Any]:
+    """A Shell over the tray world with a fixed clock, disposed when the test ends: the body
+    of each test module's ``shell`` fixture."""
+    from desktop.ui.controller import AppController
+    from desktop.ui.shell import Shell
+
+    controller = AppController(world.config)
+    controller.clock = fixed_clock()
+    shell = Shell(controller, use_tray=use_tray, **options)
+    yield shell
+    dispose(shell)
+
+
+def poll(qtbot: Any, controller: Any, timeout: int) -> None:
+    """One poll of ``controller``, waited for until its job is done."""
+    with qtbot.waitSignal(controller.viewChanged, timeout=timeout,
+                          check_params_cb=lambda _v: controller._poll_job is None):
+        controller.poll()
+
+
 def dispose(shell: Any) -> None:
     """Tear a Shell down now (children, windows, controller, runner), not whenever the GC
     runs: what ``run_tray`` does at Quit."""

@@ -26,7 +26,14 @@ from desktop.ui.controller import AppController
 from desktop.ui.shell import Shell
 from desktop.ui.tray import MENU_MAX_WIDTH, MENU_TEXT_WIDTH
 from desktop.ui.viewmodel import TrayState
-from tests.desktop.ui.conftest import OFFSCREEN_LIMITS, TrayWorld, dispose, fixed_clock
+from tests.desktop.ui.conftest import (
+    OFFSCREEN_LIMITS,
+    TrayWorld,
+    dispose,
+    fixed_clock,
+    open_shell,
+    poll,
+)
 
 WAIT = 30_000
 pytestmark = pytest.mark.qt_log_ignore(OFFSCREEN_LIMITS)
@@ -34,17 +41,7 @@ pytestmark = pytest.mark.qt_log_ignore(OFFSCREEN_LIMITS)
 
 @pytest.fixture
 def shell(qtbot: QtBot, tray_world: TrayWorld) -> Iterator[Shell]:
-    controller = AppController(tray_world.config)
-    controller.clock = fixed_clock()
-    shell = Shell(controller, use_tray=True)
-    yield shell
-    dispose(shell)
-
-
-def poll(qtbot: QtBot, controller: AppController) -> None:
-    with qtbot.waitSignal(controller.viewChanged, timeout=WAIT,
-                          check_params_cb=lambda _v: controller._poll_job is None):
-        controller.poll()
+    yield from open_shell(tray_world, use_tray=True)
 
 
 def settle(qtbot: QtBot, window: QWidget) -> None:
@@ -116,7 +113,7 @@ def test_the_menu_stays_narrow_with_long_errors_and_tooltips_have_them_whole(
     controller = long_errors(tray_world)
     shell = Shell(controller, use_tray=True)
     try:
-        poll(qtbot, controller)
+        poll(qtbot, controller, WAIT)
         assert controller.view.state is TrayState.ATTENTION
         assert shell.tray is not None
         menu = shell.tray.menu
@@ -147,7 +144,7 @@ def test_status_window_history_conflicts_sync_and_settings_are_not_clipped(
     for day in ("2025-06-11", "2025-06-12", "2025-06-13"):
         tray_world.ticks(day, 30)
         tray_world.backup(day)
-    poll(qtbot, shell.controller)
+    poll(qtbot, shell.controller, WAIT)
 
     status = shell.show_status()
     settle(qtbot, status)
@@ -182,7 +179,7 @@ def test_status_says_unknown_not_none_when_s3_and_the_database_cannot_be_read(
     controller.clock = fixed_clock()
     shell = Shell(controller, use_tray=True)
     try:
-        poll(qtbot, controller)
+        poll(qtbot, controller, WAIT)
         view = controller.view
         assert view.backup_line.startswith("Newest backup: unknown (the S3 bucket does not")
         assert view.pending is None and view.pending_line.startswith("unknown (")

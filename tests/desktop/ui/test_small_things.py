@@ -13,14 +13,18 @@ from pytestqt.qtbot import QtBot
 
 from desktop.cli import main
 from desktop.engine.progress import SyncProgress
-from desktop.ui.controller import AppController
 from desktop.ui.jobs import JobFailure
 from desktop.ui.progress import SyncWindow
 from desktop.ui.runner import JobContext, Runner
 from desktop.ui.shell import Shell
 from desktop.ui.viewmodel import TrayState
 from shared.errors import Cancelled
-from tests.desktop.ui.conftest import OFFSCREEN_LIMITS, TrayWorld, dispose, fixed_clock
+from tests.desktop.ui.conftest import (
+    OFFSCREEN_LIMITS,
+    TrayWorld,
+    open_shell,
+    poll,
+)
 from tests.desktop.ui.test_windows import make_conflicts
 
 WAIT = 30_000
@@ -29,29 +33,19 @@ pytestmark = pytest.mark.qt_log_ignore(OFFSCREEN_LIMITS)
 
 @pytest.fixture
 def shell(qtbot: QtBot, tray_world: TrayWorld) -> Iterator[Shell]:
-    controller = AppController(tray_world.config)
-    controller.clock = fixed_clock()
-    shell = Shell(controller, use_tray=True, log_dir=tray_world.world.tmp / "logs")
-    yield shell
-    dispose(shell)
-
-
-def poll(qtbot: QtBot, controller: AppController) -> None:
-    with qtbot.waitSignal(controller.viewChanged, timeout=WAIT,
-                          check_params_cb=lambda _v: controller._poll_job is None):
-        controller.poll()
+    yield from open_shell(tray_world, use_tray=True, log_dir=tray_world.world.tmp / "logs")
 
 
 def test_a_cli_sync_that_finds_conflicts_puts_the_tray_in_attention(
         qtbot: QtBot, tray_world: TrayWorld, shell: Shell,
         capsys: pytest.CaptureFixture[str]) -> None:
     make_conflicts(tray_world)  # one dump applied; the next one will conflict
-    poll(qtbot, shell.controller)
+    poll(qtbot, shell.controller, WAIT)
     assert shell.controller.view.state is not TrayState.ATTENTION
 
     assert main(["--config", str(tray_world.config.path), "sync"]) == 0  # in a terminal
     assert "4 conflicts saved" in capsys.readouterr().out
-    poll(qtbot, shell.controller)
+    poll(qtbot, shell.controller, WAIT)
 
     assert shell.controller.view.state is TrayState.ATTENTION
     assert "4 conflicts to review" in shell.controller.view.attention

@@ -14,12 +14,18 @@ from PySide6.QtGui import QImage
 from pytestqt.qtbot import QtBot
 
 from desktop.ui import services
-from desktop.ui.controller import AppController, Poller
+from desktop.ui.controller import Poller
 from desktop.ui.icons import state_pixmap
 from desktop.ui.shell import Shell
 from desktop.ui.viewmodel import TrayState
 from tests.desktop.ec2_world import at
-from tests.desktop.ui.conftest import OFFSCREEN_LIMITS, TrayWorld, dispose, fixed_clock
+from tests.desktop.ui.conftest import (
+    OFFSCREEN_LIMITS,
+    TrayWorld,
+    fixed_clock,
+    open_shell,
+    poll,
+)
 
 WAIT = 20_000
 # The offscreen platform has no tray host; showing the icon there says so once.
@@ -28,17 +34,7 @@ pytestmark = pytest.mark.qt_log_ignore(OFFSCREEN_LIMITS)
 
 @pytest.fixture
 def shell(qtbot: QtBot, tray_world: TrayWorld) -> Iterator[Shell]:
-    controller = AppController(tray_world.config)
-    controller.clock = fixed_clock()
-    shell = Shell(controller, use_tray=True)
-    yield shell
-    dispose(shell)
-
-
-def poll(qtbot: QtBot, controller: AppController) -> None:
-    with qtbot.waitSignal(controller.viewChanged, timeout=WAIT,
-                          check_params_cb=lambda _v: controller._poll_job is None):
-        controller.poll()
+    yield from open_shell(tray_world, use_tray=True)
 
 
 def test_every_state_has_its_own_icon(qtbot: QtBot) -> None:
@@ -63,7 +59,7 @@ def test_the_icon_differs_in_shape_not_only_colour(qtbot: QtBot) -> None:
 
 
 def test_a_running_instance_with_a_healthy_app_shows_healthy(qtbot: QtBot, shell: Shell) -> None:
-    poll(qtbot, shell.controller)
+    poll(qtbot, shell.controller, WAIT)
 
     assert shell.controller.view.state in (TrayState.HEALTHY, TrayState.ATTENTION)
     assert "running" in shell.controller.view.state_line
@@ -78,7 +74,7 @@ def test_the_app_not_answering_shows_unhealthy(qtbot: QtBot, tray_world: TrayWor
     shell.controller.config = shell.controller.config.__class__(
         **{**shell.controller.config.__dict__,
            "app": shell.controller.config.app.__class__(health_url="http://127.0.0.1:9/health")})
-    poll(qtbot, shell.controller)
+    poll(qtbot, shell.controller, WAIT)
 
     snapshot = shell.controller.snapshot
     assert snapshot is not None and snapshot.health is not None and not snapshot.health.ok
@@ -91,7 +87,7 @@ def test_stop_then_start_from_the_menu_walks_the_states(qtbot: QtBot, tray_world
                                                          shell: Shell) -> None:
     tray_world.backup("2025-06-13")
     controller = shell.controller
-    poll(qtbot, controller)
+    poll(qtbot, controller, WAIT)
     assert controller.view.state is TrayState.HEALTHY
     assert shell.tray is not None
     menu = shell.tray.menu
@@ -129,7 +125,7 @@ def test_the_menu_is_rebuilt_with_the_current_facts(qtbot: QtBot, tray_world: Tr
     menu.aboutToShow.emit()
     assert "Sync now" in menu.texts()  # nothing known yet
 
-    poll(qtbot, shell.controller)
+    poll(qtbot, shell.controller, WAIT)
     menu.aboutToShow.emit()
     texts = menu.texts()
 
@@ -151,7 +147,7 @@ def test_a_missing_backup_puts_the_tray_in_attention_and_notifies(
     tray_world.ticks("2025-06-12", 20)
     tray_world.backup("2025-06-12")
     shell.controller.clock = fixed_clock(at("2025-06-13", 17, 0))  # Friday's is overdue
-    poll(qtbot, shell.controller)
+    poll(qtbot, shell.controller, WAIT)
 
     snapshot = shell.controller.snapshot
     assert snapshot is not None and snapshot.backup_missing
@@ -160,7 +156,7 @@ def test_a_missing_backup_puts_the_tray_in_attention_and_notifies(
     assert {n.key for n in shell.notifier.shown} >= {"backup", "gap"}
     assert shell.tray is not None and shell.tray.state is TrayState.ATTENTION
 
-    poll(qtbot, shell.controller)  # the same facts again: no second notification
+    poll(qtbot, shell.controller, WAIT)  # the same facts again: no second notification
     assert [n.key for n in shell.notifier.shown].count("backup") == 1
 
 
@@ -171,7 +167,7 @@ def test_an_unknown_instance_is_attention_with_a_sentence(qtbot: QtBot, tray_wor
     config = tray_world.config
     shell.controller.config = replace(config, aws=replace(config.aws,
                                                           instance_id="i-0000000000000dead"))
-    poll(qtbot, shell.controller)
+    poll(qtbot, shell.controller, WAIT)
 
     assert shell.controller.view.state is TrayState.ATTENTION
     assert any("does not exist" in line for line in shell.controller.view.attention)
@@ -199,7 +195,7 @@ def test_polling_backs_off_on_errors_and_recovers(qtbot: QtBot) -> None:
 def poll_with_worker(qtbot: QtBot, shell: Shell, code: str) -> list[str]:
     """Poll through a stand-in worker (``python -c code``); the attention lines after it."""
     shell.controller.runner.worker = (sys.executable, "-c", code)
-    poll(qtbot, shell.controller)
+    poll(qtbot, shell.controller, WAIT)
     return list(shell.controller.view.attention)
 
 

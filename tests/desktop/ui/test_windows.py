@@ -15,10 +15,13 @@ from PySide6.QtWidgets import QMessageBox
 from pytestqt.qtbot import QtBot
 
 from desktop.engine.progress import SyncProgress
-from desktop.ui.controller import AppController
 from desktop.ui.shell import Shell
 from desktop.ui.viewmodel import TrayState
-from tests.desktop.ui.conftest import OFFSCREEN_LIMITS, TrayWorld, dispose, fixed_clock
+from tests.desktop.ui.conftest import (
+    OFFSCREEN_LIMITS,
+    TrayWorld,
+    open_shell,
+)
 
 WAIT = 30_000
 pytestmark = pytest.mark.qt_log_ignore(OFFSCREEN_LIMITS)
@@ -26,11 +29,7 @@ pytestmark = pytest.mark.qt_log_ignore(OFFSCREEN_LIMITS)
 
 @pytest.fixture
 def shell(qtbot: QtBot, tray_world: TrayWorld) -> Iterator[Shell]:
-    controller = AppController(tray_world.config)
-    controller.clock = fixed_clock()
-    shell = Shell(controller, use_tray=False)
-    yield shell
-    dispose(shell)
+    yield from open_shell(tray_world, use_tray=False)
 
 
 def three_days(world: TrayWorld, rows: int = 300) -> None:
