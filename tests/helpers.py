@@ -10,6 +10,8 @@ from typing import Any
 import boto3
 import psycopg
 
+from desktop.engine import ledger
+from desktop.engine.records import ConflictRecord
 from desktop.engine.report import SyncReport
 from desktop.engine.sync import SyncEngine
 from ec2.backup import BackupAgent, BackupResult
@@ -85,6 +87,11 @@ class World:
         with psycopg.connect(self.laptop_db, autocommit=True) as conn:
             cur = conn.execute(statement, params)
             return cur.fetchall() if cur.description else []
+
+    def conflicts(self, table: str | None = None) -> list[ConflictRecord]:
+        """The saved conflicts as the trader sees them (``market-sync conflicts``)."""
+        with psycopg.connect(self.laptop_db, autocommit=True) as conn:
+            return [c for c in ledger.conflicts(conn) if table in (None, c.table_name)]
 
     def instance_rows(self, query: str) -> list[tuple[Any, ...]]:
         with psycopg.connect(self.instance_db) as conn:

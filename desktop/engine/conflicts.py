@@ -1,5 +1,6 @@
-"""The losing rows of a merge: saved (both versions, JSONB) in ``market_sync.conflicts``,
-or, under the ``abort`` policy, a sample of them raised with the error."""
+"""The losing rows of a merge: saved (both versions, each in its store:
+:mod:`desktop.engine.conflict_store`), or, under the ``abort`` policy, a sample of them
+raised with the error."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ from typing import Any, NoReturn
 import psycopg
 from psycopg import sql
 
+from desktop.engine import conflict_store
+from desktop.engine.conflict_store import Losers
 from desktop.engine.tableplan import TablePlan
 from shared.config import ConflictPolicy
 from shared.errors import ConflictAbort
@@ -35,22 +38,14 @@ class MergeContext:
         assert row is not None
         return int(row[0])
 
-    def save_conflicts(self, plan: TablePlan, select: sql.Composed) -> None:
-        """``select`` yields (key, local_row, incoming_row) jsonb triples."""
+    def save_conflicts(self, plan: TablePlan, losers: Losers) -> None:
         winner = "incoming" if self.policy is ConflictPolicy.SERVER_WINS else "local"
-        self.conn.execute(sql.SQL(
-            "INSERT INTO market_sync.conflicts (dump_id, table_name, key, local_row, "
-            "incoming_row, policy, winner) SELECT {dump}, {table}, x.* , {policy}, {winner} "
-            "FROM ({select}) AS x"
-        ).format(dump=sql.Literal(self.dump_id), table=sql.Literal(plan.label),
-                 policy=sql.Literal(str(self.policy)), winner=sql.Literal(winner),
-                 select=select))
+        conflict_store.save(self.conn, plan.spec.name, losers, dump_id=self.dump_id,
+                            policy=str(self.policy), winner=winner)
 
-    def abort(self, plan: TablePlan, select: sql.Composed, count: int) -> NoReturn:
-        rows = self.conn.execute(sql.SQL("SELECT * FROM ({}) x LIMIT {}").format(
-            select, sql.Literal(SAMPLE_CONFLICTS))).fetchall()
-        samples = [{"table": plan.label, "key": r[0], "local": r[1], "incoming": r[2]}
-                   for r in rows]
+    def abort(self, plan: TablePlan, losers: Losers, count: int) -> NoReturn:
+        samples = [{"table": plan.label, **sample} for sample in
+                   conflict_store.samples(self.conn, plan.spec.name, losers, SAMPLE_CONFLICTS)]
         raise ConflictAbortWithSamples(
             f"dump {self.dump_id}: {count} row(s) of {plan.label} differ from the laptop's; "
             "policy abort applied nothing of this dump",

@@ -14,6 +14,7 @@ from contextlib import contextmanager
 import psycopg
 from psycopg import sql
 
+from desktop.engine.conflict_store import Losers, Version
 from desktop.engine.conflicts import MergeContext
 from desktop.engine.dberrors import is_program_limit
 from desktop.engine.tableplan import TableCounts, TablePlan
@@ -22,7 +23,7 @@ from shared.manifest import Part
 
 logger = logging.getLogger(__name__)
 
-AT_COL, LOCAL_COL, DIGEST_COL = "_market_sync_at", "_market_sync_local", "_market_sync_digest"
+AT_COL, DIGEST_COL = "_market_sync_at", "_market_sync_digest"
 SAME_DAY_COL = "_market_sync_same_day"
 
 
@@ -52,15 +53,16 @@ def merge_keyed(ctx: MergeContext, plan: TablePlan, part: Part, stage: sql.Ident
             _classify_exactly(conn, plan, part, stage, changes)
     conn.execute(sql.SQL("ANALYZE {}").format(changes))
     # Every row of `changes` is looked up by key in the whole table: the join saw only the
-    # part's day, and a key that moved to another day is diverged, not new. The laptop's
-    # versions go to a table of their own, keyed by the row's place in `changes`, which
-    # thus holds exactly the table's columns: a 1,600-column table still fits.
+    # part's day, and a key that moved to another day is diverged, not new. Where the
+    # laptop's row is (tableoid, ctid) goes to a table of its own, keyed by the row's place
+    # in `changes`, which thus holds exactly the table's columns: a 1,600-column table
+    # still fits.
     laptop = sql.Identifier("_market_sync_laptop")
     conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(laptop))
     conn.execute(sql.SQL(
-        "CREATE TEMP TABLE {laptop} AS SELECT c.ctid AS {at}, to_jsonb(t.*) AS {local}, "
-        "{same_day} AS {same} FROM {changes} c JOIN {target} t ON {match}"
-    ).format(laptop=laptop, at=sql.Identifier(AT_COL), local=sql.Identifier(LOCAL_COL),
+        "CREATE TEMP TABLE {laptop} AS SELECT c.ctid AS {at}, t.tableoid AS local_tab, "
+        "t.ctid AS local_at, {same_day} AS {same} FROM {changes} c JOIN {target} t ON {match}"
+    ).format(laptop=laptop, at=sql.Identifier(AT_COL),
              same_day=plan.in_range(part, "t"), same=sql.Identifier(SAME_DAY_COL),
              changes=changes, target=plan.ident, match=plan.key_match("t", "c")))
     row = conn.execute(sql.SQL(
@@ -72,17 +74,18 @@ def merge_keyed(ctx: MergeContext, plan: TablePlan, part: Part, stage: sql.Ident
     # The laptop rows of the part's day that no incoming key matched: the instance no
     # longer has them (counted first: on a day that only grew there are none to look for).
     local_only = local_rows - part.rows + (changed - diverged_in_day)
-    # The incoming row from its own columns only (never with the laptop's version beside
-    # it in one jsonb: two versions of a big row can pass jsonb's 256 MB limit).
-    incoming = sql.SQL("(SELECT to_jsonb(x) FROM (SELECT {}) x)").format(plan.cols("c"))
     diverged_rows = sql.SQL("FROM {} c JOIN {} l ON l.{} = c.ctid").format(
         changes, laptop, sql.Identifier(AT_COL))
     if diverged:
-        triples = sql.SQL("SELECT {}, l.{}, {} {}").format(
-            plan.key_json("c"), sql.Identifier(LOCAL_COL), incoming, diverged_rows)
+        # Both versions are saved from where they are (the laptop's row before the update,
+        # the incoming one in `changes`), each into a store with the table's own columns.
+        losers = Losers(
+            sql.SQL("SELECT {} AS key, l.local_tab, l.local_at, c.tableoid AS incoming_tab, "
+                    "c.ctid AS incoming_at {}").format(plan.key_json("c"), diverged_rows),
+            (Version.at("local", plan.ident), Version.at("incoming", changes, plan.columns)))
         if ctx.policy is ConflictPolicy.ABORT:
-            ctx.abort(plan, triples, diverged)
-        ctx.save_conflicts(plan, triples)
+            ctx.abort(plan, losers, diverged)
+        ctx.save_conflicts(plan, losers)
         if ctx.policy is ConflictPolicy.SERVER_WINS and plan.columns != plan.key:
             assignments = sql.SQL(", ").join(
                 sql.SQL("{} = c.{}").format(sql.Identifier(col), sql.Identifier(col))
@@ -180,11 +183,12 @@ def _local_only(ctx: MergeContext, plan: TablePlan, part: Part, stage: sql.Ident
     count = ctx.scalar(sql.SQL("SELECT count(*) {}").format(missing))
     if not count:
         return 0
-    select = sql.SQL("SELECT {}, to_jsonb(t.*), NULL::jsonb {}").format(
-        plan.key_json("t"), missing)
+    losers = Losers(sql.SQL("SELECT {} AS key, t.tableoid AS local_tab, t.ctid AS local_at {}"
+                            ).format(plan.key_json("t"), missing),
+                    (Version.at("local", plan.ident),))
     if ctx.policy is ConflictPolicy.ABORT:
-        ctx.abort(plan, select, count)
-    ctx.save_conflicts(plan, select)
+        ctx.abort(plan, losers, count)
+    ctx.save_conflicts(plan, losers)
     if ctx.policy is ConflictPolicy.SERVER_WINS:
         ctx.conn.execute(sql.SQL("DELETE {}").format(missing))
     return count

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from psycopg import sql
 
+from desktop.engine.conflict_store import Losers, Version
 from desktop.engine.conflicts import MergeContext
 from desktop.engine.digest import compared_as_text
 from desktop.engine.tableplan import TableCounts, TablePlan, type_sql
@@ -37,25 +38,35 @@ def merge_keyless(ctx: MergeContext, plan: TablePlan, part: Part, stage: sql.Ide
         else sql.SQL("c.{}").format(sql.Identifier(col))
         for col in plan.columns)
     if diverged:
-        losers = sql.SQL(
-            "SELECT NULL::jsonb, to_jsonb(x.*), NULL::jsonb FROM ({}) x").format(local_only_rows)
+        if ctx.policy is ConflictPolicy.SERVER_WINS and plan.laptop_only:
+            # The day is replaced whole: its rows go to the conflicts whole, with the
+            # laptop's own columns' values, not only the rows the dump lacks.
+            losers = Losers(sql.SQL(
+                "SELECT NULL::jsonb AS key, t.tableoid AS local_tab, t.ctid AS local_at "
+                "FROM {} t WHERE {}").format(plan.ident, plan.in_range(part, "t")),
+                (Version.at("local", plan.ident),))
+        else:
+            # The rows only one side has, with their own types again, in a table of their
+            # own: the laptop's under server-wins (and abort), the dump's under local-wins.
+            local = ctx.policy is not ConflictPolicy.LOCAL_WINS
+            kept = sql.Identifier("_market_sync_losers")
+            conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(kept))
+            conn.execute(sql.SQL("CREATE TEMP TABLE {} AS SELECT {} FROM ({}) c").format(
+                kept, restore, local_only_rows if local else sql.SQL("TABLE {}").format(changes)))
+            name = "local" if local else "incoming"
+            losers = Losers(sql.SQL(
+                "SELECT NULL::jsonb AS key, x.tableoid AS {}, x.ctid AS {} FROM {} x").format(
+                    sql.Identifier(f"{name}_tab"), sql.Identifier(f"{name}_at"), kept),
+                (Version.at(name, kept, plan.columns),))
         if ctx.policy is ConflictPolicy.ABORT:
             ctx.abort(plan, losers, diverged)
+        ctx.save_conflicts(plan, losers)
         if ctx.policy is ConflictPolicy.SERVER_WINS:
-            if plan.laptop_only:
-                # The day is replaced whole: its rows go to the conflicts whole, with the
-                # laptop's own columns' values, not only the rows the dump lacks.
-                losers = sql.SQL(
-                    "SELECT NULL::jsonb, to_jsonb(t.*), NULL::jsonb FROM {} t WHERE {}").format(
-                        plan.ident, plan.in_range(part, "t"))
-            ctx.save_conflicts(plan, losers)
             conn.execute(sql.SQL("DELETE FROM {} WHERE {}").format(
                 plan.ident, plan.in_range(part)))
             conn.execute(sql.SQL("INSERT INTO {} ({}) SELECT {} FROM {}").format(
                 plan.ident, plan.cols(), plan.cols(), stage))
-        else:  # local wins: keep the laptop's day, record what the server had instead
-            ctx.save_conflicts(plan, sql.SQL(
-                "SELECT NULL::jsonb, NULL::jsonb, to_jsonb(c.*) FROM {} c").format(changes))
+        else:  # local wins: the laptop's day is kept; what the server had instead is saved
             new = 0
     elif new:
         conn.execute(sql.SQL("INSERT INTO {} ({}) SELECT {} FROM {} c").format(

@@ -9,7 +9,9 @@ added or deleted a row since), is recognised without comparing rows. Transaction
 ids mean something only in the database that issued them, so each part also
 records its *origin* (the cluster's system identifier and the database's oid): a
 database restored elsewhere (pg_dump/pg_restore, a new laptop) compares for real.
-``conflicts`` keeps every losing row, both versions, as JSONB.
+``conflicts`` keeps every losing row: the bookkeeping here, both versions in the stores
+of :mod:`desktop.engine.conflict_store` (with the table's own columns; conflicts saved by
+earlier versions hold theirs as JSONB in ``local_row`` / ``incoming_row``).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import Any
 
 import psycopg
 
+from desktop.engine import conflict_store
 from desktop.engine.records import AppliedDump, ConflictRecord
 
 SCHEMA = "market_sync"
@@ -68,6 +71,18 @@ CREATE TABLE IF NOT EXISTS market_sync.conflicts (
     restored_at  timestamptz
 );
 CREATE INDEX IF NOT EXISTS conflicts_dump_idx ON market_sync.conflicts (dump_id);
+CREATE TABLE IF NOT EXISTS market_sync.conflict_stores (
+    id         serial PRIMARY KEY,
+    table_name text NOT NULL,
+    signature  text NOT NULL,
+    columns    jsonb NOT NULL,
+    chunks     text[] NOT NULL,
+    created_at timestamptz NOT NULL DEFAULT now(),
+    UNIQUE (table_name, signature)
+);
+ALTER TABLE market_sync.conflicts
+    ADD COLUMN IF NOT EXISTS local_store integer REFERENCES market_sync.conflict_stores (id),
+    ADD COLUMN IF NOT EXISTS incoming_store integer REFERENCES market_sync.conflict_stores (id);
 """
 
 
@@ -147,14 +162,23 @@ def record_part(conn: psycopg.Connection[Any], table: str, day: str, content_sha
 
 def conflicts(conn: psycopg.Connection[Any], dump_id: str | None = None,
               limit: int | None = None) -> list[ConflictRecord]:
+    """The conflicts, oldest first, each version as shown (a long value shortened:
+    :func:`desktop.engine.conflict_store.shown_value`)."""
     if not ledger_exists(conn):
         return []
     rows = conn.execute(
         "SELECT id, dump_id, table_name, key, local_row, incoming_row, policy, winner, "
-        "detected_at, restored_at FROM market_sync.conflicts "
+        "detected_at, restored_at, local_store, incoming_store FROM market_sync.conflicts "
         "WHERE (%(dump)s::text IS NULL OR dump_id = %(dump)s) ORDER BY id "
         "LIMIT %(limit)s", {"dump": dump_id, "limit": limit}).fetchall()
-    return [ConflictRecord(*row) for row in rows]
+    stored = [(int(r[0]), version, int(store)) for r in rows
+              for version, store in (("local", r[10]), ("incoming", r[11])) if store is not None]
+    shown = conflict_store.shown_versions(conn, stored)
+    return [ConflictRecord(
+        id=int(r[0]), dump_id=r[1], table_name=r[2], key=r[3],
+        local_row=shown.get((int(r[0]), "local"), {}) if r[10] is not None else r[4],
+        incoming_row=shown.get((int(r[0]), "incoming"), {}) if r[11] is not None else r[5],
+        policy=r[6], winner=r[7], detected_at=r[8], restored_at=r[9]) for r in rows]
 
 
 def try_lock(conn: psycopg.Connection[Any]) -> bool:

@@ -60,3 +60,60 @@ def test_restoring_twice_or_an_unknown_id_is_a_clear_error(world: World) -> None
             restore_conflict(conn, world.laptop_config, conflict_id(world))
         with pytest.raises(MarketSyncError, match="no conflict #999"):
             restore_conflict(conn, world.laptop_config, 999)
+
+
+def test_a_conflict_saved_before_a_column_was_added_restores_and_shows(world: World) -> None:
+    """Each conflict keeps the columns its table had then (a store per column set): the
+    laptop table gains a column between two conflicts, and both show and restore."""
+    world.sync(ConflictPolicy.SERVER_WINS)
+    first = conflict_id(world)
+    world.laptop("ALTER TABLE my_schema.ticks ADD COLUMN note text DEFAULT 'mine'")
+    world.laptop("UPDATE my_schema.ticks SET volume = 222, note = 'edited' "
+                 "WHERE instrument_token = 2")
+    world.instance("UPDATE my_schema.ticks SET volume = 201 WHERE instrument_token = 2")
+    world.backup(at_ist("2026-11-20", 17))
+    assert world.sync(ConflictPolicy.SERVER_WINS, keep_dropped_columns=True).exit_code == 0
+
+    old, new = world.conflicts()
+    assert (old.id, old.local_row, new.local_row) == (first, {
+        "instrument_token": 1, "exchange_timestamp": "2026-11-20T04:30:00+00:00",
+        "run_date": "2026-11-20", "last_price": 10.5, "volume": 111}, {
+        "instrument_token": 2, "exchange_timestamp": "2026-11-20T04:30:00+00:00",
+        "run_date": "2026-11-20", "last_price": 20.25, "volume": 222, "note": "edited"})
+    assert new.incoming_row and "note" not in new.incoming_row  # the instance has none
+    assert world.laptop("SELECT count(*) FROM market_sync.conflict_stores") == [(2,)]
+
+    with psycopg.connect(world.laptop_db, autocommit=True) as conn:
+        restore_conflict(conn, world.laptop_config, old.id)
+        restore_conflict(conn, world.laptop_config, new.id)
+    assert world.laptop("SELECT instrument_token, volume, note FROM my_schema.ticks "
+                        "ORDER BY 1") == [(1, 111, "mine"), (2, 222, "edited")]
+
+
+def test_a_restore_that_would_drop_a_kept_value_changes_nothing(world: World) -> None:
+    world.sync(ConflictPolicy.SERVER_WINS)
+    world.laptop("ALTER TABLE my_schema.ticks DROP COLUMN volume")
+    before = world.laptop("SELECT t::text FROM my_schema.ticks t ORDER BY 1")
+    with psycopg.connect(world.laptop_db, autocommit=True) as conn, \
+            pytest.raises(MarketSyncError, match=r"holds values for column\(s\) volume, "
+                          "which my_schema.ticks no longer has; nothing was changed"):
+        restore_conflict(conn, world.laptop_config, conflict_id(world))
+    assert world.laptop("SELECT t::text FROM my_schema.ticks t ORDER BY 1") == before
+    assert world.laptop("SELECT restored_at FROM market_sync.conflicts") == [(None,)]
+
+
+def test_a_conflict_an_earlier_version_saved_as_jsonb_shows_and_restores(world: World) -> None:
+    """Conflicts saved before the stores existed hold their versions as jsonb."""
+    world.sync()  # the ledger and its tables
+    world.laptop("INSERT INTO market_sync.conflicts (id, dump_id, table_name, key, local_row, "
+                 "incoming_row, policy, winner) VALUES (900, 'old', 'my_schema.ticks', "
+                 "'{\"instrument_token\": 1, \"exchange_timestamp\": \"2026-11-20T04:30:00Z\"}',"
+                 " '{\"instrument_token\": 1, \"exchange_timestamp\": \"2026-11-20T04:30:00Z\","
+                 " \"run_date\": \"2026-11-20\", \"last_price\": 9.5, \"volume\": 99}',"
+                 " '{\"instrument_token\": 1}', 'server-wins', 'incoming')")
+    [legacy] = [c for c in world.conflicts() if c.id == 900]
+    assert legacy.local_row and legacy.local_row["volume"] == 99
+    with psycopg.connect(world.laptop_db, autocommit=True) as conn:
+        restore_conflict(conn, world.laptop_config, 900)
+    assert world.laptop("SELECT last_price::float, volume FROM my_schema.ticks "
+                        "WHERE instrument_token = 1") == [(9.5, 99)]

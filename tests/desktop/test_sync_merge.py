@@ -99,9 +99,9 @@ def test_server_wins_overwrites_and_keeps_the_local_row_in_conflicts(world: Worl
     report = world.sync(ConflictPolicy.SERVER_WINS)
     assert report.exit_code == 0 and report.conflicts == 2
     assert laptop_equals_instance(world)
-    saved = world.laptop("SELECT local_row->>'volume', incoming_row->>'volume', winner "
-                         "FROM market_sync.conflicts ORDER BY 1")
-    assert ("-1", "30", "incoming") in saved
+    saved = [(c.local_row["volume"], c.incoming_row["volume"], c.winner)
+             for c in world.conflicts() if c.local_row and c.incoming_row]
+    assert (-1, 30, "incoming") in saved
 
 
 def test_local_wins_keeps_the_laptop_row_and_saves_the_incoming_one(world: World) -> None:
@@ -109,9 +109,10 @@ def test_local_wins_keeps_the_laptop_row_and_saves_the_incoming_one(world: World
     report = world.sync(ConflictPolicy.LOCAL_WINS)
     assert report.exit_code == 0 and report.conflicts == 2
     assert world.laptop("SELECT count(*) FROM my_schema.ticks WHERE volume = -1") == [(1,)]
-    saved = world.laptop("SELECT incoming_row->>'last_price' FROM market_sync.conflicts "
-                         "WHERE winner = 'local' AND local_row->>'volume' = '50'")
-    assert saved == [("7.00",)]
+    saved = [c.incoming_row["last_price"] for c in world.conflicts()
+             if c.winner == "local" and c.local_row and c.local_row["volume"] == 50
+             and c.incoming_row]
+    assert saved == [7.00]
 
 
 def test_abort_applies_nothing_and_exits_3(world: World) -> None:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import psycopg
 import pytest
 
+from desktop.engine.restore import restore_conflict
 from shared.config import ConflictPolicy
 from shared.devtools.motoserver import MotoServer
 from tests.helpers import World, at_ist
@@ -67,8 +69,13 @@ def test_replace_range_server_wins_replaces_the_day_and_saves_local_rows(world: 
     report = world.sync(ConflictPolicy.SERVER_WINS)
     assert report.exit_code == 0
     assert same(world, "my_schema.trades")
-    assert world.laptop("SELECT local_row->>'qty' FROM market_sync.conflicts "
-                        "WHERE table_name = 'my_schema.trades'") == [("99",)]
+    assert [c.local_row["qty"] for c in world.conflicts("my_schema.trades")
+            if c.local_row] == [99]
+    # Restore puts the laptop's row back beside the instance's.
+    with psycopg.connect(world.laptop_db, autocommit=True) as conn:
+        restore_conflict(conn, world.laptop_config, world.conflicts("my_schema.trades")[0].id)
+    assert world.laptop("SELECT qty FROM my_schema.trades WHERE symbol = 'TCS' ORDER BY 1") \
+        == [(5,), (99,)]
 
 
 def test_replace_range_local_wins_keeps_the_laptop_day(world: World) -> None:
@@ -79,9 +86,16 @@ def test_replace_range_local_wins_keeps_the_laptop_day(world: World) -> None:
     report = world.sync(ConflictPolicy.LOCAL_WINS)
     assert report.exit_code == 0
     assert world.laptop("SELECT t::text FROM my_schema.trades t ORDER BY 1") == before
-    saved = world.laptop("SELECT incoming_row->>'symbol' FROM market_sync.conflicts "
-                         "WHERE table_name = 'my_schema.trades' ORDER BY 1")
-    assert ("SBIN",) in saved
+    saved = [c.incoming_row["symbol"] for c in world.conflicts("my_schema.trades")
+             if c.incoming_row]
+    assert "SBIN" in saved
+    # Restore takes the instance's row in, json column and all.
+    [sbin] = [c for c in world.conflicts("my_schema.trades")
+              if c.incoming_row and c.incoming_row["symbol"] == "SBIN"]
+    with psycopg.connect(world.laptop_db, autocommit=True) as conn:
+        done = restore_conflict(conn, world.laptop_config, sbin.id)
+    assert (done.version, done.removed) == ("incoming", False)
+    assert world.laptop("SELECT count(*) FROM my_schema.trades WHERE symbol = 'SBIN'") == [(1,)]
 
 
 def test_snapshot_table_follows_the_server_including_deletions(world: World) -> None:
@@ -93,6 +107,6 @@ def test_snapshot_table_follows_the_server_including_deletions(world: World) -> 
     assert report.exit_code == 0
     assert same(world, "my_schema.instruments")
     assert same(world, "my_schema.settings")
-    removed = world.laptop("SELECT local_row->>'symbol' FROM market_sync.conflicts "
-                           "WHERE incoming_row IS NULL AND table_name = 'my_schema.instruments'")
-    assert removed == [("OLD",)]
+    removed = [c.local_row["symbol"] for c in world.conflicts("my_schema.instruments")
+               if c.local_row and c.incoming_row is None]
+    assert removed == ["OLD"]

@@ -17,6 +17,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from desktop.engine import ledger
 from desktop.engine.sync import SyncEngine
 from shared.config import ConflictPolicy
 from shared.devtools.motoserver import MotoServer
@@ -91,6 +92,6 @@ def test_an_edit_in_a_restored_laptop_database_is_never_taken_for_unchanged(
         with psycopg.connect(moved) as conn:
             assert conn.execute("SELECT last_price::int FROM my_schema.ticks "
                                 "WHERE instrument_token = 107").fetchone() == (1007,)
-            assert conn.execute("SELECT local_row->>'last_price' FROM market_sync.conflicts "
-                                "WHERE key->>'instrument_token' = '107'").fetchall() == [("1.00",)]
+            assert [c.local_row["last_price"] for c in ledger.conflicts(conn)
+                    if c.key and c.key["instrument_token"] == 107 and c.local_row] == [1.00]
         assert "restored or moved" in caplog.text
