@@ -117,3 +117,40 @@ def test_a_conflict_an_earlier_version_saved_as_jsonb_shows_and_restores(world: 
         restore_conflict(conn, world.laptop_config, 900)
     assert world.laptop("SELECT last_price::float, volume FROM my_schema.ticks "
                         "WHERE instrument_token = 1") == [(9.5, 99)]
+
+
+def test_a_partitioned_laptop_table_keeps_and_restores_its_conflicts(
+        tmp_path: Path, instance_db: str, laptop_db: str, bucket: str,
+        moto_server: MotoServer) -> None:
+    """A trader who partitions the laptop's ticks by month: ctids repeat across
+    partitions, so a version is found by its partition and place together."""
+    w = World(tmp_path, instance_db, laptop_db, bucket, moto_server.endpoint_url)
+    w.instance(TICKS_DDL)
+    w.laptop(TICKS_DDL.replace("PRIMARY KEY (instrument_token, exchange_timestamp)",
+                               "PRIMARY KEY (instrument_token, exchange_timestamp, run_date)")
+             .replace(");\nCREATE INDEX", ") PARTITION BY RANGE (run_date);\nCREATE INDEX"))
+    w.laptop("CREATE TABLE my_schema.ticks_nov PARTITION OF my_schema.ticks "
+             "FOR VALUES FROM ('2026-11-01') TO ('2026-12-01'); "
+             "CREATE TABLE my_schema.ticks_oct PARTITION OF my_schema.ticks "
+             "FOR VALUES FROM ('2026-10-01') TO ('2026-11-01')")
+    w.instance("INSERT INTO my_schema.ticks VALUES "
+               "(1, '2026-10-20 10:00+05:30', '2026-10-20', 1, 10), "
+               "(2, '2026-10-20 10:00+05:30', '2026-10-20', 1, 10), "
+               "(1, '2026-11-20 10:00+05:30', '2026-11-20', 2, 20)")
+    w.backup(at_ist("2026-11-20", 12))
+    assert w.sync().exit_code == 0
+    w.laptop("UPDATE my_schema.ticks_nov SET volume = 21")
+    # The edited November row now sits where October's second row does.
+    assert w.laptop("SELECT ctid::text FROM my_schema.ticks_nov") == \
+        w.laptop("SELECT max(ctid)::text FROM my_schema.ticks_oct") == [("(0,2)",)]
+    w.instance("UPDATE my_schema.ticks SET volume = 22 WHERE run_date = '2026-11-20'")
+    w.backup(at_ist("2026-11-20", 16))
+    assert w.sync(ConflictPolicy.SERVER_WINS).exit_code == 0
+
+    [conflict] = w.conflicts()
+    assert conflict.local_row and conflict.local_row["volume"] == 21
+    assert conflict.incoming_row and conflict.incoming_row["volume"] == 22
+    with psycopg.connect(w.laptop_db, autocommit=True) as conn:
+        restore_conflict(conn, w.laptop_config, conflict.id)
+    assert w.laptop("SELECT run_date::text, volume FROM my_schema.ticks ORDER BY 1, 2") == [
+        ("2026-10-20", 10), ("2026-10-20", 10), ("2026-11-20", 21)]
