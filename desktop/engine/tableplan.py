@@ -232,7 +232,8 @@ def _add_column(conn: psycopg.Connection[Any], spec: TableSpec, column: Column,
         raise SchemaMismatchError(
             f"{spec.name}: column {column.name!r} ({column.type}) is in the dump "
             "but not in the laptop table",
-            "add the column to the laptop table, or sync with --add-columns")
+            "add the column to the laptop table, or sync with --add-columns (in the tray: "
+            "Settings → Add columns the instance added)")
     target, name = table_ident(spec.name), sql.Identifier(column.name)
     if column.fill is None:
         conn.execute(sql.SQL("ALTER TABLE {} ADD COLUMN {} {}").format(
@@ -267,8 +268,9 @@ def _check_laptop_only_columns(spec: TableSpec, table: TableDump, live: list[Tab
                 "the instance?); nothing was applied and the laptop keeps its values",
                 f"to follow the instance, drop it on the laptop (ALTER TABLE {spec.name} "
                 f"DROP COLUMN {col.name}); to keep it, sync with --keep-dropped-columns "
-                "(or [sync] keep_dropped_columns = true): the laptop keeps the column and "
-                "its values, rows the sync adds get its default (NULL without one)")
+                "(or [sync] keep_dropped_columns = true; in the tray: Settings → Keep laptop "
+                "columns the instance dropped): the laptop keeps the column and its "
+                "values, rows the sync adds get its default (NULL without one)")
         logger.info("%s: keeping laptop column %s, which the dump does not have",
                     spec.name, col.name)
 

@@ -38,6 +38,8 @@ class SettingsValues:
     policy: ConflictPolicy
     notifications: NotificationLevel
     allow_insecure_keyring: bool
+    add_missing_columns: bool = False
+    keep_dropped_columns: bool = False
 
     @classmethod
     def from_config(cls, config: Config) -> SettingsValues:
@@ -45,7 +47,9 @@ class SettingsValues:
                    bucket=config.aws.bucket, instance_id=config.aws.instance_id or "",
                    conninfo=config.database.conninfo, policy=config.sync.policy,
                    notifications=config.ui.notifications,
-                   allow_insecure_keyring=config.ui.allow_insecure_keyring)
+                   allow_insecure_keyring=config.ui.allow_insecure_keyring,
+                   add_missing_columns=config.sync.add_missing_columns,
+                   keep_dropped_columns=config.sync.keep_dropped_columns)
 
 
 def check_settings(values: SettingsValues) -> list[tuple[str, Problem]]:
@@ -82,7 +86,10 @@ def render_settings(path: Path, values: SettingsValues) -> tuple[str, Config]:
     _set(aws, "bucket", values.bucket.strip())
     _set(aws, "instance_id", values.instance_id.strip())
     table(document, "database", path, hint)["conninfo"] = values.conninfo.strip()
-    table(document, "sync", path, hint)["policy"] = str(values.policy)
+    sync = table(document, "sync", path, hint)
+    sync["policy"] = str(values.policy)
+    sync["add_missing_columns"] = values.add_missing_columns
+    sync["keep_dropped_columns"] = values.keep_dropped_columns
     ui = table(document, "ui", path, hint)
     ui["notifications"] = str(values.notifications)
     ui["allow_insecure_keyring"] = values.allow_insecure_keyring

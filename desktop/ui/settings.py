@@ -1,5 +1,6 @@
 """The Settings dialog: AWS, the laptop database (with Test), the keyring password,
-the conflict policy, notifications and start at login."""
+the conflict policy, what a sync does when the instance's tables change shape,
+notifications and start at login."""
 
 from __future__ import annotations
 
@@ -126,11 +127,24 @@ class SettingsDialog(QDialog):
             self.login.setChecked(self.autostart.is_enabled())
         except OSError as exc:
             logger.warning("cannot read the login item: %s", exc)
+        # When the instance's tables change shape: off, a sync stops and says what changed.
+        self.add_columns = QCheckBox("Add columns the instance added")
+        self.add_columns.setChecked(values.add_missing_columns)
+        self.keep_dropped = QCheckBox("Keep laptop columns the instance dropped")
+        self.keep_dropped.setChecked(values.keep_dropped_columns)
+        self.add_columns.setToolTip("The laptop's rows get the value the instance's rows "
+                                    "got when the column was added.")
+        self.keep_dropped.setToolTip("The laptop keeps the column and its values; rows a "
+                                     "sync adds get the column's default.")
+        self.schema_note = QLabel("Off: such a sync stops, changes nothing and names the column.")
         behaviour = QGroupBox("Behaviour")
         form = QFormLayout(behaviour)
         form.addRow("When a row differs", self.policy)
         form.addRow("Notifications", self.notifications)
         form.addRow("", self.login)
+        form.addRow("Table changes", self.add_columns)
+        form.addRow("", self.keep_dropped)
+        form.addRow("", self.schema_note)
 
         self.error = QLabel("")
         self.error.setWordWrap(True)
@@ -152,7 +166,9 @@ class SettingsDialog(QDialog):
             instance_id=self.instance.text(), conninfo=self.conninfo.text(),
             policy=ConflictPolicy(self.policy.currentData()),
             notifications=NotificationLevel(self.notifications.currentData()),
-            allow_insecure_keyring=self.insecure.isChecked())
+            allow_insecure_keyring=self.insecure.isChecked(),
+            add_missing_columns=self.add_columns.isChecked(),
+            keep_dropped_columns=self.keep_dropped.isChecked())
 
     @Slot()
     def test_database(self) -> None:

@@ -45,6 +45,7 @@ def test_settings_round_trip_writes_the_file_and_the_keyring(
     dialog.policy.setCurrentIndex(dialog.policy.findData("local-wins"))
     dialog.notifications.setCurrentIndex(dialog.notifications.findData("errors-only"))
     dialog.login.setChecked(True)
+    dialog.add_columns.setChecked(True)
 
     with qtbot.waitSignal(dialog.saved) as saved:
         dialog.save()
@@ -55,6 +56,7 @@ def test_settings_round_trip_writes_the_file_and_the_keyring(
     assert config.aws.instance_id == "i-0fedcba9876543210"
     assert config.sync.policy is ConflictPolicy.LOCAL_WINS
     assert config.ui.notifications is NotificationLevel.ERRORS_ONLY
+    assert (config.sync.add_missing_columns, config.sync.keep_dropped_columns) == (True, False)
     assert config.tables == tray_world.config.tables  # the rest of the file is kept
     assert config.app.health_url == tray_world.config.app.health_url
     assert memory_keyring.items[(SERVICE, DATABASE_PASSWORD)] == "s3cret"

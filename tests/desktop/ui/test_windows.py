@@ -202,3 +202,30 @@ def test_history_lists_applied_dumps_with_counts(qtbot: QtBot, tray_world: TrayW
     assert newest[4] == "40"  # new rows of the newest dump (the overlap day is unchanged)
     assert "3 dumps applied" in window.summary.text()
     assert "120 new rows" in window.summary.text()
+
+
+def test_a_laptop_column_the_dump_lacks_stops_the_sync_until_settings_keep_it(
+        qtbot: QtBot, tray_world: TrayWorld, shell: Shell) -> None:
+    """The trader's own column on the laptop (or one dropped on the instance): the tray's
+    sync stops and says where to allow it; ticked in Settings, the next sync keeps it."""
+    three_days(tray_world, rows=10)
+    assert run_sync(qtbot, shell).ok
+    tray_world.world.laptop("ALTER TABLE my_schema.ticks ADD COLUMN my_note text")
+    tray_world.world.laptop("UPDATE my_schema.ticks SET my_note = 'checked'")
+    tray_world.ticks("2025-06-16", 10)
+    tray_world.backup("2025-06-16")
+
+    refused = run_sync(qtbot, shell)
+    assert not refused.ok and "'my_note' is not in the dump" in refused.line
+    window = shell.sync_window
+    assert window is not None and "Settings → Keep laptop columns" in window.summary.text()
+    assert tray_world.laptop_count() == 30
+
+    dialog = shell.show_settings()
+    assert not dialog.keep_dropped.isChecked()
+    dialog.keep_dropped.setChecked(True)
+    with qtbot.waitSignal(dialog.saved):
+        dialog.save()
+    assert run_sync(qtbot, shell).ok
+    assert tray_world.laptop_count() == 40
+    assert tray_world.world.laptop("SELECT count(my_note) FROM my_schema.ticks") == [(30,)]
