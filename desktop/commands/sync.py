@@ -1,4 +1,5 @@
-"""``sync``, ``history`` and ``conflicts``: the data path on the command line."""
+"""``sync``, ``history``, ``conflicts`` and ``restore``: the data path on the command
+line."""
 
 from __future__ import annotations
 
@@ -49,8 +50,9 @@ def register(commands: argparse._SubParsersAction[Any]) -> None:
     conflicts = commands.add_parser(
         "conflicts", help="rows that differed between the laptop and a dump (both versions)",
         description="Each row a sync found changed on both sides: its key, the laptop's and "
-        "the dump's version, and which one won. The tray's Conflicts window can put the "
-        "laptop's version back.")
+        "the dump's version, and which one won (a value longer than 4,096 characters is "
+        "shown shortened to its start, size and md5; it is kept whole). `market-sync "
+        "restore ID` (or the tray's Conflicts window) puts the losing version back.")
     conflicts.add_argument("--dump", metavar="ID", help="only this dump")
     fmt = conflicts.add_mutually_exclusive_group()
     fmt.add_argument("--json", action="store_true", help="print one JSON object")
@@ -58,6 +60,19 @@ def register(commands: argparse._SubParsersAction[Any]) -> None:
                      help="print CSV: one column per key part, then each field's laptop and "
                      "incoming value")
     conflicts.set_defaults(handler=_conflicts)
+
+    restore = commands.add_parser(
+        "restore", help="put a conflict's losing version back into its table",
+        description="For each conflict id (see `market-sync conflicts`): the version that "
+        "lost goes back into the table, replacing the winner's row (found by its key); "
+        "where the loser is a row the instance deleted, the laptop's row comes back, and "
+        "where it is the instance's deletion, the laptop's row goes. Each conflict in a "
+        "transaction of its own; one that cannot be put back changes nothing and stops "
+        "the rest.")
+    restore.add_argument("ids", metavar="ID", type=_conflict_id, nargs="+",
+                         help="conflict id, as `market-sync conflicts` lists it")
+    restore.add_argument("--json", action="store_true", help="print one JSON object")
+    restore.set_defaults(handler=_restore)
 
 
 def database_password() -> str | None:
@@ -164,6 +179,49 @@ def _conflicts(args: argparse.Namespace) -> int:
             print(f"#{r.id} {r.table_name} {_js(r.key)} (dump {r.dump_id}, {r.winner} won)")
             print(f"    laptop:   {_js(r.local_row)}")
             print(f"    incoming: {_js(r.incoming_row)}")
+    return 0
+
+
+def _conflict_id(text: str) -> int:
+    try:
+        value = int(text.removeprefix("#"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text[:40]!r} is not a conflict id (a number, as `market-sync conflicts` "
+            "lists it)") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{value} is not a conflict id (they start at 1)")
+    return value
+
+
+def _restore(args: argparse.Namespace) -> int:
+    from desktop.engine.restore import restore_conflict
+    from desktop.engine.sync import connect_local
+    from shared.errors import MarketSyncError
+
+    config = config_from_args(args)
+    done = []
+    with connect_local(config.database.conninfo, database_password()) as conn:
+        for conflict_id in dict.fromkeys(args.ids):  # each in a transaction of its own
+            try:
+                done.append(restore_conflict(conn, config, conflict_id))
+            except MarketSyncError as exc:
+                if done:
+                    before = ", ".join(f"#{r.conflict_id}" for r in done)
+                    exc.hint = f"{before} put back before it; " + exc.hint
+                raise
+    if args.json:
+        print_json({"ok": True, "restored": [
+            {"id": r.conflict_id, "table": r.table, "version": r.version, "removed": r.removed}
+            for r in done]})
+        return 0
+    for r in done:
+        if r.removed:
+            print(f"#{r.conflict_id} {r.table}: the winner's row was removed "
+                  "(the losing version was a deletion)")
+        else:
+            side = "laptop's" if r.version == "local" else "instance's"
+            print(f"#{r.conflict_id} {r.table}: the {side} version is back in the table")
     return 0
 
 

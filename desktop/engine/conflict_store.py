@@ -62,6 +62,16 @@ class Store:
     columns: tuple[StoreColumn, ...]
     chunks: tuple[str, ...]  # relation names in market_sync, in order
 
+    @property
+    def cid(self) -> sql.Identifier:
+        """The conflict id's column: ``"#conflict"``, or with more ``#`` if the table has a
+        column of that name."""
+        return sql.Identifier(_free(CONFLICT_COL, self.names))
+
+    @property
+    def ver(self) -> sql.Identifier:
+        return sql.Identifier(_free(VERSION_COL, self.names))
+
     def chunk_columns(self, chunk: int) -> list[StoreColumn]:
         return [c for c in self.columns if c.chunk == chunk]
 
@@ -71,6 +81,13 @@ class Store:
     @property
     def names(self) -> tuple[str, ...]:
         return tuple(c.name for c in self.columns)
+
+
+def _free(name: str, taken: Iterable[str]) -> str:
+    used = set(taken)
+    while name in used:
+        name += "#"
+    return name
 
 
 @dataclass(frozen=True)
@@ -157,8 +174,9 @@ def store_for(conn: psycopg.Connection[Any], table: QualifiedName,
     store_id = int(found[0])
     chunks = [f"conflict_rows_{store_id}_{k}"
               for k in range((columns[-1].chunk + 1) if columns else 1)]
+    store = Store(store_id, label, tuple(columns), tuple(chunks))
     source = sql.Identifier(table.schema, table.table)
-    cid, ver = sql.Identifier(CONFLICT_COL), sql.Identifier(VERSION_COL)
+    cid, ver = store.cid, store.ver
     for k, relation in enumerate(chunks):
         ident = sql.Identifier(SCHEMA, relation)
         cols = [sql.SQL(", {}").format(sql.Identifier(c.name)) for c in columns if c.chunk == k]
@@ -173,7 +191,7 @@ def store_for(conn: psycopg.Connection[Any], table: QualifiedName,
         ).format(ident=ident, cid=cid, ver=ver))
     conn.execute("UPDATE market_sync.conflict_stores SET chunks = %s WHERE id = %s",
                  (chunks, store_id))
-    return Store(store_id, label, tuple(columns), tuple(chunks))
+    return store
 
 
 def load_store(conn: psycopg.Connection[Any], store_id: int) -> Store:
@@ -214,9 +232,9 @@ def save(conn: psycopg.Connection[Any], table: QualifiedName, losers: Losers, *,
             names = [sql.Identifier(c.name) for c in store.chunk_columns(k)]
             conn.execute(sql.SQL(
                 "INSERT INTO {chunk} ({cid}, {ver}{cols}) "
-                "SELECT s.{cid}, {name}{vcols} {rows}").format(
-                    chunk=store.relation(k), cid=sql.Identifier(CONFLICT_COL),
-                    ver=sql.Identifier(VERSION_COL),
+                "SELECT s.{sid}, {name}{vcols} {rows}").format(
+                    chunk=store.relation(k), cid=store.cid, sid=sql.Identifier(CONFLICT_COL),
+                    ver=store.ver,
                     cols=sql.Composed([sql.SQL(", {}").format(n) for n in names]),
                     name=sql.Literal(version.name),
                     vcols=sql.Composed([sql.SQL(", v.{}").format(n) for n in names]),
@@ -297,11 +315,13 @@ def shown_versions(conn: psycopg.Connection[Any], wanted: Iterable[tuple[int, st
     for store_id, ids in by_store.items():
         store = load_store(conn, store_id)
         for k in range(len(store.chunks)):
+            # No query parameters where the table's names are: psycopg would read a "%" in
+            # a quoted name as a placeholder.
             rows = conn.execute(sql.SQL(
-                "SELECT v.{cid}, v.{ver}, {json} FROM {chunk} v WHERE v.{cid} = ANY(%s)").format(
-                    cid=sql.Identifier(CONFLICT_COL), ver=sql.Identifier(VERSION_COL),
-                    json=shown_json("v", store.chunk_columns(k)), chunk=store.relation(k)),
-                (sorted(set(ids)),)).fetchall()
+                "SELECT v.{cid}, v.{ver}, {json} FROM {chunk} v "
+                "WHERE v.{cid} = ANY({ids}::bigint[])").format(
+                    cid=store.cid, ver=store.ver, json=shown_json("v", store.chunk_columns(k)),
+                    chunk=store.relation(k), ids=sql.Literal(sorted(set(ids))))).fetchall()
             for cid, version, values in rows:
                 shown.setdefault((int(cid), str(version)), {}).update(values)
     return shown
@@ -318,8 +338,8 @@ def version_rows(store: Store, conflict_id: int, version: str,
     aliases = {k: f"v{k}" for k in chunks_used}
     by_name = {c.name: c for c in store.columns}
     joins = sql.Composed([sql.SQL(" JOIN {} {} USING ({}, {})").format(
-        store.relation(k), sql.Identifier(aliases[k]), sql.Identifier(CONFLICT_COL),
-        sql.Identifier(VERSION_COL)) for k in chunks_used[1:]])
+        store.relation(k), sql.Identifier(aliases[k]), store.cid, store.ver)
+        for k in chunks_used[1:]])
     select: sql.Composable = sql.SQL("1")
     if names:
         select = sql.SQL(", ").join(
@@ -328,5 +348,5 @@ def version_rows(store: Store, conflict_id: int, version: str,
     return sql.SQL("SELECT {select} FROM {first} {alias}{joins} "
                    "WHERE {alias}.{cid} = {id} AND {alias}.{ver} = {version}").format(
         select=select, first=store.relation(first), alias=sql.Identifier(aliases[first]),
-        joins=joins, cid=sql.Identifier(CONFLICT_COL), ver=sql.Identifier(VERSION_COL),
+        joins=joins, cid=store.cid, ver=store.ver,
         id=sql.Literal(conflict_id), version=sql.Literal(version))

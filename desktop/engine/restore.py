@@ -60,15 +60,17 @@ def restore_conflict(conn: psycopg.Connection[Any], config: Config,
         if keyed:
             # The winner's row goes (found by the key), the loser's comes back. A conflict
             # without a key (a keyless table's) holds one version only: nothing to remove.
+            # Values as literals, not parameters: psycopg would read a "%" in a quoted
+            # table or column name as a placeholder.
             conn.execute(sql.SQL("DELETE FROM {} WHERE ({}) = (SELECT {} FROM "
-                                 "jsonb_populate_record(NULL::{}, %s) r)").format(
+                                 "jsonb_populate_record(NULL::{}, {}::jsonb) r)").format(
                 target, sql.SQL(", ").join(map(sql.Identifier, key_columns)),
-                sql.SQL(", ").join(sql.Identifier("r", k) for k in key_columns), target),
-                (json.dumps(key),))
+                sql.SQL(", ").join(sql.Identifier("r", k) for k in key_columns), target,
+                sql.Literal(json.dumps(key))))
         if present(wanted) and legacy:
             conn.execute(sql.SQL("INSERT INTO {t} SELECT * FROM jsonb_populate_record("
-                                 "NULL::{t}, %s)").format(t=target),
-                         (json.dumps(versions[wanted]),))
+                                 "NULL::{t}, {row}::jsonb)").format(
+                t=target, row=sql.Literal(json.dumps(versions[wanted]))))
         elif present(wanted):
             _insert_stored(conn, name, conflict_store.load_store(conn, stores[wanted]),
                            conflict_id, wanted)

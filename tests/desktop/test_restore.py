@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import psycopg
 import pytest
 
+from desktop.cli import main
 from desktop.engine.restore import restore_conflict
 from shared.config import ConflictPolicy
 from shared.devtools.motoserver import MotoServer
@@ -154,3 +156,29 @@ def test_a_partitioned_laptop_table_keeps_and_restores_its_conflicts(
         restore_conflict(conn, w.laptop_config, conflict.id)
     assert w.laptop("SELECT run_date::text, volume FROM my_schema.ticks ORDER BY 1, 2") == [
         ("2026-10-20", 10), ("2026-10-20", 10), ("2026-11-20", 21)]
+
+
+def test_the_cli_puts_conflicts_back_and_says_what_it_did(
+        world: World, capsys: pytest.CaptureFixture[str]) -> None:
+    world.sync(ConflictPolicy.SERVER_WINS)
+    config = ["--config", str(world.laptop_config.path)]
+    first = conflict_id(world)
+
+    assert main([*config, "restore", "--json", f"#{first}"]) == 0
+    out, err = capsys.readouterr()
+    assert json.loads(out) == {"ok": True, "restored": [
+        {"id": first, "table": "my_schema.ticks", "version": "local", "removed": False}]}
+    assert world.laptop("SELECT volume FROM my_schema.ticks WHERE instrument_token = 1") \
+        == [(111,)]
+
+    assert main([*config, "restore", str(first)]) == 1  # already put back
+    out, err = capsys.readouterr()
+    assert "Traceback" not in err and f"conflict #{first} was already put back" in err
+
+    with pytest.raises(SystemExit) as usage:
+        main([*config, "restore", "abc"])
+    assert usage.value.code == 2 and "'abc' is not a conflict id" in capsys.readouterr().err
+
+    assert main([*config, "restore", "--json", "999"]) == 1
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["ok"] is False and "there is no conflict #999" in doc["error"]
