@@ -11,8 +11,9 @@ A store is made per table and column set (names and types, in the table's order)
 table's columns change, the next conflict gets a new store and the old conflicts keep
 theirs (``market_sync.conflict_stores`` lists them). A store's columns are split into
 chunks of at most ``CHUNK_COLUMNS`` columns and about ``CHUNK_BYTES`` of fixed width, each
-chunk a table with ``"#conflict"`` and ``"#version"`` first: so a 1,600-column table (the
-most PostgreSQL allows) still fits, and a row that fills a heap page still fits a chunk.
+chunk a table with ``"#conflict"`` and ``"#version"`` first (with more ``#`` where the table
+has a column of that name): so a 1,600-column table (the most PostgreSQL allows) still
+fits, and a row that fills a heap page still fits a chunk.
 
 Showing a conflict (``market-sync conflicts``, the Conflicts window, the samples of an
 ``abort``) builds a ``jsonb`` per version in which a value longer than
