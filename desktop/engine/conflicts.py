@@ -12,6 +12,7 @@ from psycopg import sql
 
 from desktop.engine import conflict_store
 from desktop.engine.conflict_store import Losers
+from desktop.engine.references import refuse_referenced
 from desktop.engine.tableplan import TablePlan
 from shared.config import ConflictPolicy
 from shared.errors import ConflictAbort
@@ -42,6 +43,11 @@ class MergeContext:
         winner = "incoming" if self.policy is ConflictPolicy.SERVER_WINS else "local"
         conflict_store.save(self.conn, plan.spec.name, losers, dump_id=self.dump_id,
                             policy=str(self.policy), winner=winner)
+
+    def refuse_referenced(self, plan: TablePlan, doomed: sql.Composable) -> None:
+        """Stop before deleting rows (``FROM <table> t WHERE …``) the trader's tables
+        reference (:mod:`desktop.engine.references`)."""
+        refuse_referenced(self.conn, plan.references, plan.label, self.dump_id, doomed)
 
     def abort(self, plan: TablePlan, losers: Losers, count: int) -> NoReturn:
         samples = [{"table": plan.label, **sample} for sample in

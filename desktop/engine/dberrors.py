@@ -10,6 +10,7 @@ from __future__ import annotations
 import psycopg
 
 from shared.errors import DatabaseError
+from shared.tables import quote_ident
 
 
 def first_line(exc: BaseException) -> str:
@@ -22,11 +23,19 @@ def is_program_limit(exc: psycopg.Error) -> bool:
     return (exc.sqlstate or "").startswith("54")
 
 
-def database_error(exc: psycopg.Error, doing: str, *, table: str = "",
+def database_error(exc: psycopg.Error, doing: str, *, table: str = "", user: str = "",
                    hint: str = "nothing of this dump was kept; ") -> DatabaseError:
-    """``exc`` as the trader reads it; ``doing`` is e.g. "applying dump X"."""
+    """``exc`` as the trader reads it; ``doing`` is e.g. "applying dump X"; ``user`` the
+    role the sync connected as."""
     state = exc.sqlstate or ""
     where = f" at table {table}" if table else ""
+    if state == "42501":  # insufficient privilege
+        who = f"user {quote_ident(user)}" if user else "user"
+        return DatabaseError(
+            f"the laptop database {who} lacks a privilege the sync needs while "
+            f"{doing}{where}: {first_line(exc)}",
+            hint.replace("kept", "applied") + "grant it (GRANT … TO "
+            f"{quote_ident(user) if user else 'the user'}) as the owner, then sync again")
     if is_program_limit(exc):
         return DatabaseError(
             f"the laptop database hit a PostgreSQL limit while {doing}{where}: "

@@ -17,7 +17,7 @@ from psycopg import sql
 from desktop.engine.conflict_store import Losers, Version
 from desktop.engine.conflicts import MergeContext
 from desktop.engine.dberrors import is_program_limit
-from desktop.engine.tableplan import TableCounts, TablePlan
+from desktop.engine.tableplan import OVERRIDING, TableCounts, TablePlan
 from shared.config import ConflictPolicy
 from shared.manifest import Part
 
@@ -95,9 +95,9 @@ def merge_keyed(ctx: MergeContext, plan: TablePlan, part: Part, stage: sql.Ident
     local_only = _local_only(ctx, plan, part, stage) if local_only > 0 else 0
     if new:
         conn.execute(sql.SQL(
-            "INSERT INTO {} ({}) SELECT {} FROM {} c "
+            "INSERT INTO {} ({}) {} SELECT {} FROM {} c "
             "WHERE NOT EXISTS (SELECT 1 FROM {} l WHERE l.{} = c.ctid)").format(
-                plan.ident, plan.cols(), plan.cols("c"), changes, laptop,
+                plan.ident, plan.cols(), OVERRIDING, plan.cols("c"), changes, laptop,
                 sql.Identifier(AT_COL)))
     conn.execute(sql.SQL("DROP TABLE {}, {}").format(changes, laptop))
     counts.new += new
@@ -190,5 +190,6 @@ def _local_only(ctx: MergeContext, plan: TablePlan, part: Part, stage: sql.Ident
         ctx.abort(plan, losers, count)
     ctx.save_conflicts(plan, losers)
     if ctx.policy is ConflictPolicy.SERVER_WINS:
+        ctx.refuse_referenced(plan, missing)
         ctx.conn.execute(sql.SQL("DELETE {}").format(missing))
     return count

@@ -14,7 +14,7 @@ from psycopg import sql
 from desktop.engine.conflict_store import Losers, Version
 from desktop.engine.conflicts import MergeContext
 from desktop.engine.digest import compared_as_text
-from desktop.engine.tableplan import TableCounts, TablePlan, type_sql
+from desktop.engine.tableplan import OVERRIDING, TableCounts, TablePlan, type_sql
 from shared.config import ConflictPolicy
 from shared.manifest import Part
 
@@ -62,15 +62,17 @@ def merge_keyless(ctx: MergeContext, plan: TablePlan, part: Part, stage: sql.Ide
             ctx.abort(plan, losers, diverged)
         ctx.save_conflicts(plan, losers)
         if ctx.policy is ConflictPolicy.SERVER_WINS:
+            ctx.refuse_referenced(plan, sql.SQL("FROM {} t WHERE {}").format(
+                plan.ident, plan.in_range(part, "t")))
             conn.execute(sql.SQL("DELETE FROM {} WHERE {}").format(
                 plan.ident, plan.in_range(part)))
-            conn.execute(sql.SQL("INSERT INTO {} ({}) SELECT {} FROM {}").format(
-                plan.ident, plan.cols(), plan.cols(), stage))
+            conn.execute(sql.SQL("INSERT INTO {} ({}) {} SELECT {} FROM {}").format(
+                plan.ident, plan.cols(), OVERRIDING, plan.cols(), stage))
         else:  # local wins: the laptop's day is kept; what the server had instead is saved
             new = 0
     elif new:
-        conn.execute(sql.SQL("INSERT INTO {} ({}) SELECT {} FROM {} c").format(
-            plan.ident, plan.cols(), restore, changes))
+        conn.execute(sql.SQL("INSERT INTO {} ({}) {} SELECT {} FROM {} c").format(
+            plan.ident, plan.cols(), OVERRIDING, restore, changes))
     conn.execute(sql.SQL("DROP TABLE {}").format(changes))
     counts.new += new
     counts.diverged += diverged

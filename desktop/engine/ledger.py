@@ -23,7 +23,10 @@ from typing import Any
 import psycopg
 
 from desktop.engine import conflict_store
+from desktop.engine.dberrors import first_line
 from desktop.engine.records import AppliedDump, ConflictRecord
+from shared.errors import DatabaseError
+from shared.tables import quote_ident
 
 SCHEMA = "market_sync"
 LOCK_KEY = 0x6D61726B  # pg_advisory_lock key: one sync at a time per laptop database
@@ -86,9 +89,90 @@ ALTER TABLE market_sync.conflicts
 """
 
 
+# The last thing DDL adds (keep in step with it): where it exists, DDL has nothing to do,
+# and a role that may only read and write the ledger syncs without running it.
+_NEWEST = ("conflicts", "incoming_store")
+
+
 def ensure_schema(conn: psycopg.Connection[Any]) -> None:
-    with conn.transaction():
-        conn.execute(DDL)
+    """Create or update the schema ``market_sync``, then check that this role may do
+    what a sync does there: one sentence naming the missing privileges otherwise."""
+    if not _current(conn):
+        try:
+            with conn.transaction():
+                conn.execute(DDL)
+        except psycopg.errors.InsufficientPrivilege as exc:
+            raise _cannot_create(conn, first_line(exc)) from None
+    missing = _missing_grants(conn)
+    if missing:
+        user = missing[0].rsplit(" TO ", 1)[1]
+        raise DatabaseError(
+            f"the laptop database user {user} lacks privileges the sync needs in schema "
+            f"{SCHEMA}, where it keeps its ledger and stages each day's rows "
+            f"({len(missing)} missing: {missing[0].removeprefix('GRANT ').split(' TO ')[0]}"
+            f"{', …' if len(missing) > 1 else ''})",
+            f"as the owner of schema {SCHEMA} run: {'; '.join(missing)}")
+
+
+def _current(conn: psycopg.Connection[Any]) -> bool:
+    row = conn.execute(
+        "SELECT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass(%s) "
+        "AND attname = %s AND NOT attisdropped)",
+        (f"{SCHEMA}.{_NEWEST[0]}", _NEWEST[1])).fetchone()
+    return bool(row and row[0])
+
+
+# What a sync does to the ledger's tables (a conflict store's rows refer to their conflict).
+_TABLE_PRIVILEGES = {"applied_dumps": ("SELECT", "INSERT"),
+                     "applied_parts": ("SELECT", "INSERT", "UPDATE"),
+                     "conflicts": ("SELECT", "INSERT", "REFERENCES"),
+                     "conflict_stores": ("SELECT", "INSERT", "UPDATE")}
+
+
+def _missing_grants(conn: psycopg.Connection[Any]) -> list[str]:
+    """The GRANT statements this role needs to sync, none when it has every privilege: CREATE
+    on the schema (a merge stages a part there), TEMP (it classifies in temporary tables),
+    the ledger's tables and the conflicts' id sequence."""
+    def has(check: str, *args: str) -> bool:
+        row = conn.execute(f"SELECT {check}", args).fetchone()
+        return bool(row and row[0])
+
+    row = conn.execute("SELECT current_user, current_database()").fetchone()
+    assert row is not None
+    user, database = quote_ident(str(row[0])), quote_ident(str(row[1]))
+    missing = []
+    if not has("has_schema_privilege(%s, 'CREATE')", SCHEMA):
+        missing.append(f"GRANT CREATE ON SCHEMA {SCHEMA} TO {user}")
+    if not has("has_database_privilege(current_database(), 'TEMP')"):
+        missing.append(f"GRANT TEMP ON DATABASE {database} TO {user}")
+    for table, privileges in _TABLE_PRIVILEGES.items():
+        lacking = [p for p in privileges
+                   if not has("has_table_privilege(%s, %s)", f"{SCHEMA}.{table}", p)]
+        if lacking:
+            missing.append(f"GRANT {', '.join(lacking)} ON {SCHEMA}.{table} TO {user}")
+    if not has("has_sequence_privilege(pg_get_serial_sequence(%s, 'id'), 'USAGE')",
+               f"{SCHEMA}.conflicts"):
+        missing.append(f"GRANT USAGE ON ALL SEQUENCES IN SCHEMA {SCHEMA} TO {user}")
+    return missing
+
+
+def _cannot_create(conn: psycopg.Connection[Any], denied: str) -> DatabaseError:
+    row = conn.execute("SELECT current_user, current_database(), "
+                       "to_regnamespace(%s) IS NOT NULL", (SCHEMA,)).fetchone()
+    assert row is not None
+    user, database = quote_ident(str(row[0])), quote_ident(str(row[1]))
+    if not row[2]:
+        return DatabaseError(
+            f"the laptop database user {user} lacks the CREATE privilege on database "
+            f"{database}, needed to create the schema {SCHEMA} where market-sync keeps its "
+            f"ledger ({denied})",
+            f"as the database's owner run: GRANT CREATE ON DATABASE {database} TO {user} "
+            f"(or run the first sync as the owner, then grant {user} what the next sync "
+            "asks for)")
+    return DatabaseError(
+        f"the laptop database user {user} may not bring the schema {SCHEMA} up to date "
+        f"for this version of market-sync ({denied})",
+        f"run one sync as the owner of schema {SCHEMA}, then sync again as {user}")
 
 
 def ledger_exists(conn: psycopg.Connection[Any]) -> bool:

@@ -191,9 +191,9 @@ class SyncEngine:
                 # One outer transaction that always rolls back: each dump's work sees the
                 # previous ones, and nothing stays.
                 with conn.transaction(force_rollback=True):
-                    ledger.ensure_schema(conn)
+                    _ensure_ledger(conn)
                     return self._run_locked(conn, policy, dry_run, add, tracker, cancel)
-            ledger.ensure_schema(conn)
+            _ensure_ledger(conn)
             return self._run_locked(conn, policy, dry_run, add, tracker, cancel)
         finally:
             cancel.forget(interrupt)
@@ -362,7 +362,8 @@ class SyncEngine:
             raise Cancelled("sync cancelled", "nothing of this dump was kept; "
                             "run sync again to continue") from None
         except psycopg.Error as exc:
-            raise database_error(exc, f"applying dump {m.dump_id}", table=current) from None
+            raise database_error(exc, f"applying dump {m.dump_id}", table=current,
+                                 user=conn.info.user) from None
         logger.info("dump %s %s in %.1f s", m.dump_id, report.status, report.apply_seconds)
         return report
 
@@ -385,6 +386,14 @@ class SyncEngine:
             self.store, self.calendar, covered, applied=[a.dump_id for a in plan.applied],
             listed=plan.listed, superseded=plan.superseded, pending=plan.pending,
             newest_readable=plan.refused is None)
+
+
+def _ensure_ledger(conn: psycopg.Connection[Any]) -> None:
+    try:
+        ledger.ensure_schema(conn)
+    except psycopg.Error as exc:
+        raise database_error(exc, "preparing its ledger (schema market_sync)",
+                             user=conn.info.user, hint="nothing was applied; ") from None
 
 
 def _same(path: Path) -> Path:

@@ -25,6 +25,7 @@ import psycopg
 from psycopg import sql
 
 from desktop.engine.digest import compared_as_text, digest_blocker, row_digest
+from desktop.engine.references import Reference, read_references
 from shared.config import Config
 from shared.errors import SchemaMismatchError, TableNameError, UnsafeManifestError
 from shared.manifest import Column, Manifest, Part, TableDump
@@ -40,6 +41,10 @@ from shared.tables import MergeMode, TableSpec, check_identifier
 
 logger = logging.getLogger(__name__)
 
+# Rows the sync inserts carry the instance's values, an identity column's too: a laptop
+# table made from the instance's schema (pg_dump -s) may say GENERATED ALWAYS AS IDENTITY,
+# which COPY ignores and INSERT refuses without this (a no-op on any other table).
+OVERRIDING = sql.SQL("OVERRIDING SYSTEM VALUE")
 # A type name a table may be created with: letters, digits, spaces, a typmod, array brackets.
 _SAFE_TYPE = re.compile(r"^[A-Za-z_][A-Za-z0-9_ ]*(\(\s*\d+(\s*,\s*\d+)?\s*\))?[A-Za-z ]*(\[\])*$")
 
@@ -78,6 +83,8 @@ class TablePlan:
     key: tuple[str, ...]
     watermark_type: str | None
     laptop_only: tuple[str, ...] = ()  # laptop columns the dump lacks (--keep-dropped-columns)
+    # Foreign keys of the trader's own (unsynced) tables onto this one.
+    references: tuple[Reference, ...] = ()
 
     @property
     def ident(self) -> sql.Identifier:
@@ -222,7 +229,8 @@ def plan_table(conn: psycopg.Connection[Any], config: Config, table: TableDump,
         wm_type = check_watermark_type(spec.name, spec.watermark, live_types.get(spec.watermark))
     plan = TablePlan(spec, table, tuple(c.name for c in table.columns),
                      {c.name: c.type for c in table.columns}, tuple(key), wm_type,
-                     tuple(c.name for c in live if c.name not in incoming))
+                     tuple(c.name for c in live if c.name not in incoming),
+                     read_references(conn, config, spec.name))
     return plan, created
 
 
