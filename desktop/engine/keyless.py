@@ -3,8 +3,9 @@ dump's compared as multisets (``EXCEPT ALL``; types without ``=``, and jsonb, as
 
 Rows only the dump has are new, rows only the laptop has are diverged. With no diverged
 rows only the new rows are inserted. With diverged rows, ``server-wins`` saves the
-laptop-only rows and replaces the day; ``local-wins`` keeps the laptop's day and saves the
-dump-only rows.
+laptop-only rows, deletes them and inserts the new ones (rows both sides have stay as they
+are, and so does a foreign key onto them; with a laptop-only column the day is saved and
+replaced whole); ``local-wins`` keeps the laptop's day and saves the dump-only rows.
 """
 
 from __future__ import annotations
@@ -37,8 +38,9 @@ def merge_keyless(ctx: MergeContext, plan: TablePlan, part: Part, stage: sql.Ide
         if compared_as_text(plan.types[col])
         else sql.SQL("c.{}").format(sql.Identifier(col))
         for col in plan.columns)
+    whole_day = ctx.policy is ConflictPolicy.SERVER_WINS and bool(plan.laptop_only)
     if diverged:
-        if ctx.policy is ConflictPolicy.SERVER_WINS and plan.laptop_only:
+        if whole_day:
             # The day is replaced whole: its rows go to the conflicts whole, with the
             # laptop's own columns' values, not only the rows the dump lacks.
             losers = Losers(sql.SQL(
@@ -62,14 +64,19 @@ def merge_keyless(ctx: MergeContext, plan: TablePlan, part: Part, stage: sql.Ide
             ctx.abort(plan, losers, diverged)
         ctx.save_conflicts(plan, losers)
         if ctx.policy is ConflictPolicy.SERVER_WINS:
-            ctx.refuse_referenced(plan, sql.SQL("FROM {} t WHERE {}").format(
-                plan.ident, plan.in_range(part, "t")))
-            conn.execute(sql.SQL("DELETE FROM {} WHERE {}").format(
-                plan.ident, plan.in_range(part)))
-            conn.execute(sql.SQL("INSERT INTO {} ({}) {} SELECT {} FROM {}").format(
-                plan.ident, plan.cols(), OVERRIDING, plan.cols(), stage))
+            # Replacing the day whole, or else only the rows the dump lacks go (and only the
+            # rows the laptop lacks come): a row on both sides stays where it is, and so
+            # does a foreign key of the trader's onto it.
+            doomed = sql.SQL("FROM {} t WHERE {}").format(
+                plan.ident, plan.in_range(part, "t")) if whole_day else _laptop_only(
+                    plan, part, stage)
+            ctx.refuse_referenced(plan, doomed)
+            conn.execute(sql.SQL("DELETE {}").format(doomed))
         else:  # local wins: the laptop's day is kept; what the server had instead is saved
             new = 0
+    if whole_day and diverged:
+        conn.execute(sql.SQL("INSERT INTO {} ({}) {} SELECT {} FROM {}").format(
+            plan.ident, plan.cols(), OVERRIDING, plan.cols(), stage))
     elif new:
         conn.execute(sql.SQL("INSERT INTO {} ({}) {} SELECT {} FROM {} c").format(
             plan.ident, plan.cols(), OVERRIDING, restore, changes))
@@ -77,3 +84,26 @@ def merge_keyless(ctx: MergeContext, plan: TablePlan, part: Part, stage: sql.Ide
     counts.new += new
     counts.diverged += diverged
     counts.unchanged += part.rows - incoming_only
+
+
+def _laptop_only(plan: TablePlan, part: Part, stage: sql.Identifier) -> sql.Composed:
+    """``FROM <table> t WHERE …``: the laptop's rows of the day the dump lacks, as
+    ``EXCEPT ALL`` counts them (of n alike rows where the dump has m < n, n − m go). One
+    pass over both sides: each group of alike rows numbers the laptop's and counts the
+    dump's."""
+    tab, at, dump, n, m = (sql.Identifier(f"_market_sync_{x}")
+                           for x in ("tab", "at", "dump", "n", "m"))
+    alike = sql.SQL(", ").join(sql.Identifier(c) for c in plan.columns)
+    both = sql.SQL(
+        "SELECT false AS {dump}, t.tableoid AS {tab}, t.ctid AS {at}, {local} "
+        "FROM {table} t WHERE {in_range} "
+        "UNION ALL SELECT true, NULL::oid, NULL::tid, {incoming} FROM {stage} s").format(
+            dump=dump, tab=tab, at=at, local=plan.comparable("t", named=True),
+            table=plan.ident, in_range=plan.in_range(part, "t"),
+            incoming=plan.comparable("s", named=True), stage=stage)
+    return sql.SQL(
+        "FROM {table} t WHERE (t.tableoid, t.ctid) IN (SELECT {tab}, {at} FROM ("
+        "SELECT {dump}, {tab}, {at}, row_number() OVER (PARTITION BY {alike}, {dump}) AS {n}, "
+        "count(*) FILTER (WHERE {dump}) OVER (PARTITION BY {alike}) AS {m} FROM ({both}) u) v "
+        "WHERE NOT {dump} AND {n} > {m})").format(
+            table=plan.ident, tab=tab, at=at, dump=dump, alike=alike, n=n, m=m, both=both)

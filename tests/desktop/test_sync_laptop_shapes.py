@@ -110,10 +110,52 @@ VALUES ('2026-11-20', 'RELIANCE', 'averaged down here');
 
 
 @pytest.mark.parametrize("action", ["", "ON DELETE CASCADE", "ON DELETE SET NULL"])
-def test_a_replaced_day_referenced_by_the_traders_table_stops_naming_both_tables(
+def test_a_replaced_day_keeps_the_rows_the_traders_table_references(
         world: World, capsys: pytest.CaptureFixture[str], action: str) -> None:
+    """The instance changed NIFTY's row of the 20th; the trader's note is on RELIANCE's,
+    which the instance did not change: the day is updated and the note stays."""
     world.laptop(NOTES.format(action=action))
     world.instance("UPDATE my_schema.positions SET pnl = 12 WHERE tradingsymbol = 'NIFTY' "
+                   "AND run_date = '2026-11-20'")
+    world.instance("INSERT INTO my_schema.positions VALUES ('2026-11-20', 'TCS', 3, 1)")
+    world.backup(at_ist("2026-11-23"))
+
+    code, doc = cli(world, capsys)
+
+    assert code == 0, doc.get("error") or doc
+    assert doc["dumps"][0]["diverged"] == 1
+    same_as_instance(world)
+    assert world.laptop("SELECT run_date::text, tradingsymbol, note FROM trader.notes") == [
+        ("2026-11-20", "RELIANCE", "averaged down here")]
+
+
+def test_a_replaced_day_is_a_multiset_alike_rows_counted(
+        world: World, capsys: pytest.CaptureFixture[str]) -> None:
+    """Only the rows the dump lacks go: of three alike laptop rows where the dump has one,
+    two; a row twice in the dump comes twice."""
+    world.laptop("INSERT INTO my_schema.positions SELECT * FROM my_schema.positions "
+                 "WHERE tradingsymbol = 'NIFTY' AND run_date = '2026-11-20'")
+    world.laptop("INSERT INTO my_schema.positions SELECT * FROM my_schema.positions "
+                 "WHERE tradingsymbol = 'NIFTY' AND run_date = '2026-11-20'")  # 4 NIFTY
+    world.laptop("INSERT INTO my_schema.positions VALUES ('2026-11-20', 'INFY', 2, NULL)")
+    world.instance("INSERT INTO my_schema.positions VALUES ('2026-11-20', 'TCS', 3, NULL), "
+                   "('2026-11-20', 'TCS', 3, NULL), ('2026-11-20', 'NIFTY', 75, 10.5)")
+    world.backup(at_ist("2026-11-23"))
+
+    code, doc = cli(world, capsys)
+
+    assert code == 0, doc.get("error") or doc
+    assert (doc["dumps"][0]["new"], doc["dumps"][0]["diverged"]) == (2, 3)
+    same_as_instance(world)
+    assert sorted(c.local_row["tradingsymbol"] for c in world.conflicts(
+        "my_schema.positions")) == ["INFY", "NIFTY", "NIFTY"]
+
+
+@pytest.mark.parametrize("action", ["", "ON DELETE CASCADE", "ON DELETE SET NULL"])
+def test_a_referenced_row_the_instance_changed_stops_the_sync_naming_both_tables(
+        world: World, capsys: pytest.CaptureFixture[str], action: str) -> None:
+    world.laptop(NOTES.format(action=action))
+    world.instance("UPDATE my_schema.positions SET pnl = 12 WHERE tradingsymbol = 'RELIANCE' "
                    "AND run_date = '2026-11-20'")
     seed_day(world, "2026-11-23")
     world.backup(at_ist("2026-11-23"))
