@@ -27,6 +27,7 @@ class TableColumn:
     type: str  # format_type(atttypid, atttypmod)
     not_null: bool
     has_default: bool
+    generated: bool = False  # GENERATED ALWAYS AS (…) STORED: computed from the row
 
 
 def table_ident(name: QualifiedName) -> sql.Identifier:
@@ -38,7 +39,8 @@ def read_columns(conn: psycopg.Connection[tuple[object, ...]], name: QualifiedNa
     """The table's live columns in order, or None when the table does not exist."""
     rows = conn.execute(
         """
-        SELECT a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull, a.atthasdef
+        SELECT a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull, a.atthasdef,
+               a.attgenerated <> ''
           FROM pg_attribute a
           JOIN pg_class c ON c.oid = a.attrelid
           JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -53,7 +55,8 @@ def read_columns(conn: psycopg.Connection[tuple[object, ...]], name: QualifiedNa
             "SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
             "WHERE n.nspname = %s AND c.relname = %s", (name.schema, name.table)).fetchone()
         return None if exists is None else []
-    return [TableColumn(str(r[0]), str(r[1]), bool(r[2]), bool(r[3])) for r in rows]
+    return [TableColumn(str(r[0]), str(r[1]), bool(r[2]), bool(r[3]), bool(r[4]))
+            for r in rows]
 
 
 def read_fills(conn: psycopg.Connection[tuple[object, ...]], name: QualifiedName,

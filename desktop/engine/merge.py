@@ -103,7 +103,8 @@ class DumpApplier:
             local = self.ctx.scalar(sql.SQL("SELECT count(*) FROM {} WHERE {}").format(
                 plan.ident, plan.in_range(part)))
         writers: tuple[int, ...]
-        if local == 0 and self._try_direct_copy(plan, part, fetch()):
+        # A column the laptop computes cannot be copied into: such a table is merged.
+        if local == 0 and not plan.computed and self._try_direct_copy(plan, part, fetch()):
             counts.new += part.rows
             counts.parts_copied += 1
             # A COPY in a savepoint writes with the subtransaction's xid: read it back.
@@ -132,7 +133,8 @@ class DumpApplier:
     def _copy_in(self, target: sql.Identifier, plan: TablePlan, part: Part, path: Path) -> None:
         import zstandard
 
-        statement = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT binary)").format(target, plan.cols())
+        statement = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT binary)").format(
+            target, plan.copied())
         reported = 0
         with self.conn.cursor() as cur, path.open("rb") as fh:
             reader = zstandard.ZstdDecompressor().stream_reader(fh, read_size=READ_CHUNK)
@@ -163,7 +165,7 @@ class DumpApplier:
         stage = sql.Identifier("market_sync", "_stage")
         self.conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(stage))
         self.conn.execute(sql.SQL("CREATE UNLOGGED TABLE {} AS SELECT {} FROM {} WITH NO DATA")
-                          .format(stage, plan.cols(), plan.ident))
+                          .format(stage, plan.copied(), plan.ident))
         self._copy_in(stage, plan, part, path)
         self.conn.execute(sql.SQL("ANALYZE {}").format(stage))
         if plan.keyed:

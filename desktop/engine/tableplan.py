@@ -85,6 +85,9 @@ class TablePlan:
     laptop_only: tuple[str, ...] = ()  # laptop columns the dump lacks (--keep-dropped-columns)
     # Foreign keys of the trader's own (unsynced) tables onto this one.
     references: tuple[Reference, ...] = ()
+    # Dump columns the laptop computes itself (GENERATED ALWAYS AS … STORED there): they
+    # travel in the part and are staged, but never written, updated or compared.
+    computed: tuple[str, ...] = ()
 
     @property
     def ident(self) -> sql.Identifier:
@@ -93,6 +96,10 @@ class TablePlan:
     @property
     def label(self) -> str:
         return str(self.spec.name)
+
+    def copied(self) -> sql.Composed:
+        """The part's columns, as its COPY stream holds them."""
+        return sql.SQL(", ").join(sql.Identifier(c.name) for c in self.dump.columns)
 
     def cols(self, alias: str | None = None) -> sql.Composed:
         return sql.SQL(", ").join(
@@ -227,10 +234,12 @@ def plan_table(conn: psycopg.Connection[Any], config: Config, table: TableDump,
     wm_type = None
     if spec.watermark is not None:
         wm_type = check_watermark_type(spec.name, spec.watermark, live_types.get(spec.watermark))
-    plan = TablePlan(spec, table, tuple(c.name for c in table.columns),
+    computed = tuple(c.name for c in live if c.generated and c.name not in key)
+    plan = TablePlan(spec, table, tuple(c.name for c in table.columns if c.name not in computed),
                      {c.name: c.type for c in table.columns}, tuple(key), wm_type,
-                     tuple(c.name for c in live if c.name not in incoming),
-                     read_references(conn, config, spec.name))
+                     tuple(c.name for c in live if c.name not in incoming and not c.generated),
+                     read_references(conn, config, spec.name),
+                     tuple(c for c in computed if c in incoming))
     return plan, created
 
 
@@ -263,7 +272,7 @@ def _check_laptop_only_columns(spec: TableSpec, table: TableDump, live: list[Tab
                                options: SchemaOptions) -> None:
     incoming = {c.name for c in table.columns}
     for col in live:
-        if col.name in incoming:
+        if col.name in incoming or col.generated:  # computed: nothing of the trader's in it
             continue
         if col.not_null and not col.has_default:
             raise SchemaMismatchError(

@@ -492,3 +492,49 @@ def test_a_laptop_table_with_the_instances_identity_column_takes_merged_rows(
     assert code == 0, doc.get("error") or doc
     query = "SELECT o::text FROM my_schema.orders o ORDER BY 1"
     assert w.laptop(query) == w.instance_rows(query)
+
+
+GENERATED = "notional numeric GENERATED ALWAYS AS (last_price * volume) STORED"
+
+
+def test_a_generated_column_on_both_sides_is_computed_by_the_laptop(
+        tmp_path: Path, instance_db: str, laptop_db: str, bucket: str,
+        moto_server: MotoServer, tmp_home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The laptop's table made from the instance's schema: the instance's generated column
+    arrives as a value; the laptop computes its own from the same columns."""
+    w = World(tmp_path, instance_db, laptop_db, bucket, moto_server.endpoint_url)
+    for side in (w.instance, w.laptop):
+        side(TICKS_DDL)
+        side(f"ALTER TABLE my_schema.ticks ADD COLUMN {GENERATED}")
+    w.instance(TICKS, {"day": "2026-11-20"})
+    w.backup(at_ist("2026-11-20", 12))
+    code, doc = cli(w, capsys)
+    assert code == 0, doc.get("error") or doc
+    w.instance("UPDATE my_schema.ticks SET volume = 10 WHERE instrument_token = 101")
+    w.instance(TICKS.replace("100 + i", "200 + i"), {"day": "2026-11-20"})
+    w.backup(at_ist("2026-11-20", 16))
+
+    code, doc = cli(w, capsys)
+
+    assert code == 0, doc.get("error") or doc
+    assert (doc["dumps"][0]["new"], doc["dumps"][0]["diverged"]) == (5, 1)
+    query = "SELECT t::text FROM my_schema.ticks t ORDER BY 1"
+    assert w.laptop(query) == w.instance_rows(query)
+
+
+def test_a_laptop_only_generated_column_is_not_a_column_the_instance_dropped(
+        world: World, capsys: pytest.CaptureFixture[str]) -> None:
+    world.laptop(f"ALTER TABLE my_schema.ticks ADD COLUMN {GENERATED}")
+    world.instance("UPDATE my_schema.ticks SET volume = 10 WHERE instrument_token = 101 "
+                   "AND run_date = '2026-11-20'")
+    seed_day(world, "2026-11-23")
+    world.backup(at_ist("2026-11-23"))
+
+    code, doc = cli(world, capsys)
+
+    assert code == 0, doc.get("error") or doc
+    assert world.laptop("SELECT count(*) FROM my_schema.ticks WHERE notional IS DISTINCT FROM "
+                        "last_price * volume") == [(0,)]
+    query = ("SELECT t::text FROM (SELECT instrument_token, exchange_timestamp, run_date, "
+             "last_price, volume FROM my_schema.ticks) t ORDER BY 1")
+    assert world.laptop(query) == world.instance_rows(query)
