@@ -12,6 +12,7 @@ from psycopg import sql
 
 from desktop.engine import conflict_store
 from desktop.engine.conflict_store import Store
+from desktop.engine.tableplan import OVERRIDING
 from shared.config import Config
 from shared.errors import MarketSyncError
 from shared.sqlparts import read_primary_key, table_ident
@@ -68,9 +69,9 @@ def restore_conflict(conn: psycopg.Connection[Any], config: Config,
                 sql.SQL(", ").join(sql.Identifier("r", k) for k in key_columns), target,
                 sql.Literal(json.dumps(key))))
         if present(wanted) and legacy:
-            conn.execute(sql.SQL("INSERT INTO {t} SELECT * FROM jsonb_populate_record("
+            conn.execute(sql.SQL("INSERT INTO {t} {o} SELECT * FROM jsonb_populate_record("
                                  "NULL::{t}, {row}::jsonb)").format(
-                t=target, row=sql.Literal(json.dumps(versions[wanted]))))
+                t=target, o=OVERRIDING, row=sql.Literal(json.dumps(versions[wanted]))))
         elif present(wanted):
             _insert_stored(conn, name, conflict_store.load_store(conn, stores[wanted]),
                            conflict_id, wanted)
@@ -102,7 +103,7 @@ def _columns_now(conn: psycopg.Connection[Any], table: QualifiedName, store: Sto
 def _insert_stored(conn: psycopg.Connection[Any], table: QualifiedName, store: Store,
                    conflict_id: int, version: str) -> None:
     names = _columns_now(conn, table, store, conflict_id, version)
-    conn.execute(sql.SQL("INSERT INTO {} ({}) {}").format(
-        table_ident(table), sql.SQL(", ").join(map(sql.Identifier, names)),
+    conn.execute(sql.SQL("INSERT INTO {} ({}) {} {}").format(
+        table_ident(table), sql.SQL(", ").join(map(sql.Identifier, names)), OVERRIDING,
         conflict_store.version_rows(store, conflict_id, version, names)))
 

@@ -485,6 +485,7 @@ def test_a_laptop_table_with_the_instances_identity_column_takes_merged_rows(
     w.instance("INSERT INTO my_schema.orders (run_date, symbol, qty) "
                "VALUES ('2026-11-20', 'INFY', 5)")
     w.instance("UPDATE my_schema.orders SET qty = 50 WHERE symbol = 'NIFTY'")
+    w.laptop("UPDATE my_schema.orders SET qty = 70 WHERE symbol = 'TCS'")  # the trader's
     w.backup(at_ist("2026-11-20", 16))
 
     code, doc = cli(w, capsys)
@@ -492,6 +493,13 @@ def test_a_laptop_table_with_the_instances_identity_column_takes_merged_rows(
     assert code == 0, doc.get("error") or doc
     query = "SELECT o::text FROM my_schema.orders o ORDER BY 1"
     assert w.laptop(query) == w.instance_rows(query)
+    # The trader's edit lost to the instance's row; putting it back goes through too.
+    (conflict,) = [c for c in w.conflicts() if c.local_row["symbol"] == "TCS"]
+    code = main(["--config", str(w.laptop_config.path), "restore", str(conflict.id), "--json"])
+    out, err = capsys.readouterr()
+    assert code == 0, out + err
+    assert w.laptop("SELECT symbol, qty FROM my_schema.orders ORDER BY id") == [
+        ("NIFTY", 50), ("TCS", 70), ("INFY", 5)]
 
 
 GENERATED = "notional numeric GENERATED ALWAYS AS (last_price * volume) STORED"
