@@ -29,6 +29,12 @@ def database_error(exc: psycopg.Error, doing: str, *, table: str = "", user: str
     role the sync connected as."""
     state = exc.sqlstate or ""
     where = f" at table {table}" if table else ""
+    if state in ("40001", "40P01"):  # serialization failure, deadlock
+        return DatabaseError(
+            f"another session changed rows of the laptop database{where} while {doing} "
+            f"({first_line(exc)})",
+            hint.replace("kept", "applied") + "sync again (when your own programs are not "
+            "writing those rows)")
     if state == "42501":  # insufficient privilege
         who = f"user {quote_ident(user)}" if user else "user"
         return DatabaseError(

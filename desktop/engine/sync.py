@@ -181,6 +181,10 @@ class SyncEngine:
         tracker = _Progress(progress)
         tracker.update(force=True, phase="listing")
         conn = connect_local(self.config.database.conninfo, self.password)
+        # Each dump's transaction sees one snapshot: a row the trader's own program writes
+        # meanwhile is neither compared nor deleted unsaved (the next sync finds it), and
+        # one the sync must change that the trader changed meanwhile stops the dump.
+        conn.execute("SET default_transaction_isolation = 'repeatable read'")
         interrupt = conn.cancel_safe
         cancel.on_cancel(interrupt)
         try:

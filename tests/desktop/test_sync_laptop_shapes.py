@@ -357,6 +357,74 @@ def test_two_syncs_at_once_one_refuses_and_nothing_is_applied_twice(
     same_as_instance(world)
 
 
+def while_conflicts_are_saved(world: World, statement: str) -> threading.Thread:
+    """Run ``statement`` (the trader's own program) in the moment between the sync saving
+    its conflicts and changing the rows, widened by a slow trigger."""
+    world.laptop("""CREATE FUNCTION public.slow() RETURNS trigger LANGUAGE plpgsql AS $$
+                    BEGIN PERFORM pg_sleep(1.5); RETURN NULL; END $$;
+                    CREATE TRIGGER slow AFTER INSERT ON market_sync.conflicts
+                      FOR EACH STATEMENT EXECUTE FUNCTION public.slow()""")
+
+    def trader() -> None:
+        for _ in range(500):
+            if world.laptop("SELECT 1 FROM pg_stat_activity WHERE application_name = "
+                            "'market-sync' AND wait_event = 'PgSleep'"):
+                world.laptop(statement)
+                return
+            time.sleep(0.02)
+
+    writer = threading.Thread(target=trader)
+    writer.start()
+    return writer
+
+
+def test_a_row_the_trader_adds_while_a_sync_applies_is_never_deleted_unsaved(
+        world: World, capsys: pytest.CaptureFixture[str]) -> None:
+    """The trader's own program adds a tick to the 20th while the sync deletes the row the
+    instance deleted there: the sync works on one snapshot, so the new row is not taken
+    along; it stays, as any row the trader adds."""
+    world.instance("DELETE FROM my_schema.ticks WHERE instrument_token = 103 "
+                   "AND run_date = '2026-11-20'")
+    world.backup(at_ist("2026-11-23"))
+    writer = while_conflicts_are_saved(
+        world, "INSERT INTO my_schema.ticks VALUES (999, '2026-11-20 15:00+05:30', "
+        "'2026-11-20', 1, 1)")
+    code, doc = cli(world, capsys)
+    writer.join(30)
+
+    assert code == 0, doc.get("error") or doc
+    saved = [c.local_row["instrument_token"] for c in world.conflicts()]
+    kept = world.laptop("SELECT instrument_token FROM my_schema.ticks WHERE run_date = "
+                        "'2026-11-20' AND instrument_token IN (103, 999) ORDER BY 1")
+    assert saved == [103]
+    assert kept == [(999,)]
+
+
+def test_a_row_the_trader_edits_while_a_sync_replaces_it_stops_the_dump(
+        world: World, capsys: pytest.CaptureFixture[str]) -> None:
+    """The sync saved the laptop's row as it was and is about to write the instance's; the
+    trader's program edits it meanwhile: that edit is not overwritten unsaved, the dump
+    stops in one sentence, and the next sync saves the edit and applies."""
+    world.instance("UPDATE my_schema.ticks SET volume = 50 WHERE instrument_token = 102 "
+                   "AND run_date = '2026-11-20'")
+    world.backup(at_ist("2026-11-23"))
+    ledger = world.laptop(LEDGER)
+    writer = while_conflicts_are_saved(
+        world, "UPDATE my_schema.ticks SET volume = 77 WHERE instrument_token = 102 "
+        "AND run_date = '2026-11-20'")
+    code, doc = cli(world, capsys)
+    writer.join(30)
+
+    assert code == 1, doc
+    assert "another session changed rows" in one_sentence(doc)
+    assert world.laptop(LEDGER) == ledger and world.conflicts() == []
+    world.laptop("DROP TRIGGER slow ON market_sync.conflicts")
+    code, doc = cli(world, capsys)
+    assert code == 0, doc.get("error") or doc
+    assert [c.local_row["volume"] for c in world.conflicts()] == [77]
+    same_as_instance(world)
+
+
 # -- 5. a laptop role that may read and write, not create -----------------------------
 
 @pytest.fixture
