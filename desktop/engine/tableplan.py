@@ -8,9 +8,9 @@ A schema change on the instance never silently changes laptop data:
 * a laptop column the dump lacks (dropped on the instance, or the trader's own) stops
   the sync naming table and column, unless ``--keep-dropped-columns`` says to keep it:
   then the laptop keeps the column and its values, rows the sync inserts get the
-  column's default (NULL without one), and rows a ``server-wins`` sync replaces whole
-  (a ``replace-range`` day, a ``snapshot`` row the server dropped) are saved whole,
-  that column included, in ``market_sync.conflicts`` first;
+  column's default (NULL without one), and rows a ``server-wins`` sync deletes (a
+  ``replace-range`` row the dump lacks, a ``snapshot`` row the server dropped) are saved
+  whole, that column included, in ``market_sync.conflicts`` first;
 * a type that differs stops the sync naming both types.
 """
 

@@ -151,6 +151,30 @@ def test_a_replaced_day_is_a_multiset_alike_rows_counted(
         "my_schema.positions")) == ["INFY", "NIFTY", "NIFTY"]
 
 
+def test_a_replaced_day_keeps_the_laptop_only_column_of_the_rows_that_stay(
+        world: World, capsys: pytest.CaptureFixture[str]) -> None:
+    """The trader's own column (DEFAULT now() and a note) on a replace-range table: a day
+    the instance changed one row of keeps the other rows' values; the changed row's old
+    version is saved whole, its laptop values with it."""
+    world.laptop("ALTER TABLE my_schema.positions ADD COLUMN seen timestamptz DEFAULT now(), "
+                 "ADD COLUMN note text")
+    world.laptop("UPDATE my_schema.positions SET seen = '2026-11-20 18:00+05:30', "
+                 "note = tradingsymbol || ' checked'")
+    world.instance("UPDATE my_schema.positions SET pnl = 12 WHERE tradingsymbol = 'NIFTY' "
+                   "AND run_date = '2026-11-20'")
+    world.backup(at_ist("2026-11-23"))
+
+    code, doc = cli(world, capsys, "--keep-dropped-columns")
+
+    assert code == 0, doc.get("error") or doc
+    assert world.laptop("SELECT tradingsymbol, pnl::text, note, seen = '2026-11-20 18:00+05:30' "
+                        "FROM my_schema.positions WHERE run_date = '2026-11-20' ORDER BY 1") == [
+        ("NIFTY", "12.00", None, False), ("RELIANCE", "-2.00", "RELIANCE checked", True)]
+    (saved,) = world.conflicts("my_schema.positions")
+    assert (saved.local_row["tradingsymbol"], saved.local_row["note"]) == (
+        "NIFTY", "NIFTY checked")
+
+
 @pytest.mark.parametrize("action", ["", "ON DELETE CASCADE", "ON DELETE SET NULL"])
 def test_a_referenced_row_the_instance_changed_stops_the_sync_naming_both_tables(
         world: World, capsys: pytest.CaptureFixture[str], action: str) -> None:
