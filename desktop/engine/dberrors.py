@@ -29,6 +29,12 @@ def database_error(exc: psycopg.Error, doing: str, *, table: str = "", user: str
     role the sync connected as."""
     state = exc.sqlstate or ""
     where = f" at table {table}" if table else ""
+    if state == "55P03":  # lock not available: lock_timeout
+        return DatabaseError(
+            f"another session holds rows or tables of the laptop database{where} that the "
+            f"sync must change while {doing}, and did not let go ({first_line(exc)})",
+            hint.replace("kept", "applied") + "commit or roll back what your SQL tool or "
+            "program has open in the laptop database, then sync again")
     if state in ("40001", "40P01"):  # serialization failure, deadlock
         return DatabaseError(
             f"another session changed rows of the laptop database{where} while {doing} "

@@ -23,7 +23,7 @@ from typing import Any
 import psycopg
 
 from desktop.engine import conflict_store
-from desktop.engine.dberrors import first_line
+from desktop.engine.dberrors import database_error, first_line
 from desktop.engine.records import AppliedDump, ConflictRecord
 from shared.errors import DatabaseError
 from shared.tables import quote_ident
@@ -97,13 +97,17 @@ _NEWEST = ("conflicts", "incoming_store")
 def ensure_schema(conn: psycopg.Connection[Any]) -> None:
     """Create or update the schema ``market_sync``, then check that this role may do
     what a sync does there: one sentence naming the missing privileges otherwise."""
-    if not _current(conn):
-        try:
-            with conn.transaction():
-                conn.execute(DDL)
-        except psycopg.errors.InsufficientPrivilege as exc:
-            raise _cannot_create(conn, first_line(exc)) from None
-    missing = _missing_grants(conn)
+    try:
+        if not _current(conn):
+            try:
+                with conn.transaction():
+                    conn.execute(DDL)
+            except psycopg.errors.InsufficientPrivilege as exc:
+                raise _cannot_create(conn, first_line(exc)) from None
+        missing = _missing_grants(conn)
+    except psycopg.Error as exc:
+        raise database_error(exc, "preparing its ledger (schema market_sync)",
+                             user=conn.info.user, hint="nothing was applied; ") from None
     if missing:
         user = missing[0].rsplit(" TO ", 1)[1]
         raise DatabaseError(

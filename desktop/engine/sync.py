@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+from psycopg import sql
 
 from desktop.engine import coverage, gaps, ledger
 from desktop.engine.dberrors import database_error, first_line
@@ -49,6 +50,7 @@ from shared.manifest import Part, TableDump
 logger = logging.getLogger(__name__)
 
 PROGRESS_INTERVAL = 0.1  # seconds between progress callbacks (phase changes always report)
+LOCK_WAIT = "60s"  # how long the sync waits for a row or table another session holds
 
 
 def connect_local(conninfo: str, password: str | None = None) -> psycopg.Connection[Any]:
@@ -185,6 +187,9 @@ class SyncEngine:
         # meanwhile is neither compared nor deleted unsaved (the next sync finds it), and
         # one the sync must change that the trader changed meanwhile stops the dump.
         conn.execute("SET default_transaction_isolation = 'repeatable read'")
+        # A row or table another session holds (an uncommitted edit in a SQL tool) stops
+        # the dump in words after a while, instead of an "applying" that never ends.
+        conn.execute(sql.SQL("SET lock_timeout = {}").format(sql.Literal(LOCK_WAIT)))
         interrupt = conn.cancel_safe
         cancel.on_cancel(interrupt)
         try:
@@ -195,9 +200,9 @@ class SyncEngine:
                 # One outer transaction that always rolls back: each dump's work sees the
                 # previous ones, and nothing stays.
                 with conn.transaction(force_rollback=True):
-                    _ensure_ledger(conn)
+                    ledger.ensure_schema(conn)
                     return self._run_locked(conn, policy, dry_run, add, tracker, cancel)
-            _ensure_ledger(conn)
+            ledger.ensure_schema(conn)
             return self._run_locked(conn, policy, dry_run, add, tracker, cancel)
         finally:
             cancel.forget(interrupt)
@@ -390,14 +395,6 @@ class SyncEngine:
             self.store, self.calendar, covered, applied=[a.dump_id for a in plan.applied],
             listed=plan.listed, superseded=plan.superseded, pending=plan.pending,
             newest_readable=plan.refused is None)
-
-
-def _ensure_ledger(conn: psycopg.Connection[Any]) -> None:
-    try:
-        ledger.ensure_schema(conn)
-    except psycopg.Error as exc:
-        raise database_error(exc, "preparing its ledger (schema market_sync)",
-                             user=conn.info.user, hint="nothing was applied; ") from None
 
 
 def _same(path: Path) -> Path:

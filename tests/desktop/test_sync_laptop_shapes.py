@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 
 from desktop.cli import main
@@ -443,6 +444,32 @@ def test_a_row_the_trader_edits_while_a_sync_replaces_it_stops_the_dump(
     assert "another session changed rows" in one_sentence(doc)
     assert world.laptop(LEDGER) == ledger and world.conflicts() == []
     world.laptop("DROP TRIGGER slow ON market_sync.conflicts")
+    code, doc = cli(world, capsys)
+    assert code == 0, doc.get("error") or doc
+    assert [c.local_row["volume"] for c in world.conflicts()] == [77]
+    same_as_instance(world)
+
+
+def test_an_edit_left_uncommitted_in_a_sql_tool_stops_the_sync_in_words(
+        world: World, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The trader's SQL tool holds an uncommitted edit of a row the sync must change: the
+    sync does not wait for ever, it says so; once committed, the edit is saved and the
+    instance's row applied."""
+    monkeypatch.setattr("desktop.engine.sync.LOCK_WAIT", "1s")
+    world.instance("UPDATE my_schema.ticks SET volume = 50 WHERE instrument_token = 102 "
+                   "AND run_date = '2026-11-20'")
+    world.backup(at_ist("2026-11-23"))
+    ledger = world.laptop(LEDGER)
+    with psycopg.connect(world.laptop_db) as tool:  # not autocommit: a transaction stays open
+        tool.execute("UPDATE my_schema.ticks SET volume = 77 WHERE instrument_token = 102 "
+                     "AND run_date = '2026-11-20'")
+        code, doc = cli(world, capsys)
+        assert code == 1, doc
+        assert "another session holds rows or tables" in one_sentence(doc)
+        assert "commit or roll back" in doc["hint"]
+        assert world.laptop(LEDGER) == ledger
+        tool.commit()
     code, doc = cli(world, capsys)
     assert code == 0, doc.get("error") or doc
     assert [c.local_row["volume"] for c in world.conflicts()] == [77]
