@@ -29,6 +29,12 @@ def database_error(exc: psycopg.Error, doing: str, *, table: str = "", user: str
     role the sync connected as."""
     state = exc.sqlstate or ""
     where = f" at table {table}" if table else ""
+    if state == "57014":  # query canceled, not by the trader's Cancel
+        return DatabaseError(
+            f"the laptop database cancelled the sync's statement while {doing}{where} "
+            f"({first_line(exc)})",
+            hint + "something outside the sync stopped it (pg_cancel_backend, a "
+            "timeout); sync again")
     if state == "55P03":  # lock not available: lock_timeout
         return DatabaseError(
             f"another session holds rows or tables of the laptop database{where} that the "

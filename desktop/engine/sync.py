@@ -19,9 +19,8 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
-from psycopg import sql
 
-from desktop.engine import coverage, gaps, ledger
+from desktop.engine import coverage, gaps, ledger, session
 from desktop.engine.dberrors import database_error, first_line
 from desktop.engine.downloads import DownloadFolder
 from desktop.engine.merge import (
@@ -50,7 +49,6 @@ from shared.manifest import Part, TableDump
 logger = logging.getLogger(__name__)
 
 PROGRESS_INTERVAL = 0.1  # seconds between progress callbacks (phase changes always report)
-LOCK_WAIT = "60s"  # how long the sync waits for a row or table another session holds
 
 
 def connect_local(conninfo: str, password: str | None = None) -> psycopg.Connection[Any]:
@@ -183,13 +181,7 @@ class SyncEngine:
         tracker = _Progress(progress)
         tracker.update(force=True, phase="listing")
         conn = connect_local(self.config.database.conninfo, self.password)
-        # Each dump's transaction sees one snapshot: a row the trader's own program writes
-        # meanwhile is neither compared nor deleted unsaved (the next sync finds it), and
-        # one the sync must change that the trader changed meanwhile stops the dump.
-        conn.execute("SET default_transaction_isolation = 'repeatable read'")
-        # A row or table another session holds (an uncommitted edit in a SQL tool) stops
-        # the dump in words after a while, instead of an "applying" that never ends.
-        conn.execute(sql.SQL("SET lock_timeout = {}").format(sql.Literal(LOCK_WAIT)))
+        session.prepare(conn)  # one snapshot a dump, no endless waits, no trader timeouts
         interrupt = conn.cancel_safe
         cancel.on_cancel(interrupt)
         try:
@@ -367,7 +359,10 @@ class SyncEngine:
                     counts={t.name: t.to_json() for t in report.tables},
                     download_seconds=download_seconds, apply_seconds=seconds,
                     applied_at=dt.datetime.now(dt.UTC)), loaded.sha256)
-        except psycopg.errors.QueryCanceled:
+        except psycopg.errors.QueryCanceled as exc:
+            if not cancel.cancelled:  # not the trader's Cancel: the server's, say so
+                raise database_error(exc, f"applying dump {m.dump_id}", table=current,
+                                     user=conn.info.user) from None
             raise Cancelled("sync cancelled", "nothing of this dump was kept; "
                             "run sync again to continue") from None
         except psycopg.Error as exc:

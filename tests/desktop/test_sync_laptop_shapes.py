@@ -456,7 +456,7 @@ def test_an_edit_left_uncommitted_in_a_sql_tool_stops_the_sync_in_words(
     """The trader's SQL tool holds an uncommitted edit of a row the sync must change: the
     sync does not wait for ever, it says so; once committed, the edit is saved and the
     instance's row applied."""
-    monkeypatch.setattr("desktop.engine.sync.LOCK_WAIT", "1s")
+    monkeypatch.setattr("desktop.engine.session.LOCK_WAIT", "1s")
     world.instance("UPDATE my_schema.ticks SET volume = 50 WHERE instrument_token = 102 "
                    "AND run_date = '2026-11-20'")
     world.backup(at_ist("2026-11-23"))
@@ -474,6 +474,23 @@ def test_an_edit_left_uncommitted_in_a_sql_tool_stops_the_sync_in_words(
     assert code == 0, doc.get("error") or doc
     assert [c.local_row["volume"] for c in world.conflicts()] == [77]
     same_as_instance(world)
+
+
+def test_a_statement_timeout_set_for_the_database_is_not_a_cancel(
+        world: World, capsys: pytest.CaptureFixture[str]) -> None:
+    """The trader guards interactive sessions with a database-wide statement_timeout; a
+    big day takes the sync longer than that. The sync is not "cancelled" for ever."""
+    world.instance(TICKS.replace("generate_series(1, 5)", "generate_series(1, 300000)"),
+                   {"day": "2026-11-23"})
+    world.backup(at_ist("2026-11-23"))
+    world.laptop("DO $$ BEGIN EXECUTE format("
+                 "'ALTER DATABASE %I SET statement_timeout = ''100ms''', "
+                 "current_database()); END $$")
+
+    code, doc = cli(world, capsys)
+
+    assert code == 0, doc.get("error") or doc
+    assert world.laptop("SELECT count(*) FROM my_schema.ticks") == [(300010,)]
 
 
 # -- 5. a laptop role that may read and write, not create -----------------------------
