@@ -44,10 +44,16 @@ class MergeContext:
         conflict_store.save(self.conn, plan.spec.name, losers, dump_id=self.dump_id,
                             policy=str(self.policy), winner=winner)
 
-    def refuse_referenced(self, plan: TablePlan, doomed: sql.Composable) -> None:
+    def refuse_referenced(self, plan: TablePlan, doomed: sql.Composable, *,
+                          updated_from: str | None = None) -> None:
         """Stop before deleting rows (``FROM <table> t WHERE …``) the trader's tables
-        reference (:mod:`desktop.engine.references`)."""
-        refuse_referenced(self.conn, plan.references, plan.label, self.dump_id, doomed)
+        reference, or updating what they reference (:mod:`desktop.engine.references`)."""
+        references = plan.references if updated_from is None else tuple(
+            r for r in plan.references  # what an update can change: non-key dump columns
+            if not r.follows_updates and not set(r.referenced) <= set(plan.key)
+            and set(r.referenced) <= set(plan.columns))
+        refuse_referenced(self.conn, references, plan.label, self.dump_id, doomed,
+                          updated_from=updated_from)
 
     def abort(self, plan: TablePlan, losers: Losers, count: int) -> NoReturn:
         samples = [{"table": plan.label, **sample} for sample in

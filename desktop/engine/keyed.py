@@ -90,6 +90,8 @@ def merge_keyed(ctx: MergeContext, plan: TablePlan, part: Part, stage: sql.Ident
             assignments = sql.SQL(", ").join(
                 sql.SQL("{} = c.{}").format(sql.Identifier(col), sql.Identifier(col))
                 for col in plan.columns if col not in plan.key)
+            ctx.refuse_referenced(plan, sql.SQL("{} JOIN {} t ON {} WHERE true").format(
+                diverged_rows, plan.ident, plan.key_match("t", "c")), updated_from="c")
             conn.execute(sql.SQL("UPDATE {} t SET {} {} WHERE {}").format(
                 plan.ident, assignments, diverged_rows, plan.key_match("t", "c")))
     local_only = _local_only(ctx, plan, part, stage) if local_only > 0 else 0

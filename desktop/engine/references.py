@@ -7,8 +7,11 @@ ACTION``, ``RESTRICT``), or, worse, silently delete or blank the trader's rows (
 DELETE CASCADE`` / ``SET NULL`` / ``SET DEFAULT``). So before the merge deletes rows (a
 ``replace-range`` day replaced, a keyed row the instance no longer has) it counts those
 the trader's tables reference; any at all stops the sync with one sentence naming both
-tables and the constraint, and the dump's transaction applies nothing. Foreign keys
-between synced tables are the instance's own and are left to PostgreSQL.
+tables and the constraint, and the dump's transaction applies nothing. So does an update
+that changes a referenced column that is not the key (a renamed symbol under the trader's
+``UNIQUE (tradingsymbol)``), unless the key says ``ON UPDATE CASCADE``: then the trader's
+rows follow the change, as they asked, and nothing is lost. Foreign keys between synced
+tables are the instance's own and are left to PostgreSQL.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ class Reference:
     table: QualifiedName
     columns: tuple[str, ...]
     referenced: tuple[str, ...]
+    follows_updates: bool = False  # ON UPDATE CASCADE: the trader's rows follow a change
 
 
 def read_references(conn: psycopg.Connection[Any], config: Config,
@@ -45,7 +49,8 @@ def read_references(conn: psycopg.Connection[Any], config: Config,
                       ORDER BY k.i)::text[],
                ARRAY(SELECT a.attname FROM unnest(c.confkey) WITH ORDINALITY k(n, i)
                        JOIN pg_attribute a ON a.attrelid = c.confrelid AND a.attnum = k.n
-                      ORDER BY k.i)::text[]
+                      ORDER BY k.i)::text[],
+               c.confupdtype = 'c'
           FROM pg_constraint c
           JOIN pg_class f ON f.oid = c.confrelid
           JOIN pg_namespace fn ON fn.oid = f.relnamespace
@@ -56,21 +61,28 @@ def read_references(conn: psycopg.Connection[Any], config: Config,
          ORDER BY c.conname
         """, name.parts).fetchall()
     found = (Reference(str(r[0]), QualifiedName(str(r[1]), str(r[2])), tuple(r[3]),
-                       tuple(r[4])) for r in rows)
+                       tuple(r[4]), bool(r[5])) for r in rows)
     return tuple(ref for ref in found if config.table(ref.table) is None)
 
 
 def refuse_referenced(conn: psycopg.Connection[Any], references: tuple[Reference, ...],
-                      label: str, dump_id: str, doomed: sql.Composable) -> None:
-    """Stop when any row of ``doomed`` (``FROM <table> t WHERE …``: the rows the merge is
-    about to delete) is referenced by one of ``references``."""
+                      label: str, dump_id: str, doomed: sql.Composable, *,
+                      updated_from: str | None = None) -> None:
+    """Stop when any row of ``doomed`` (``FROM <table> t … WHERE …``: the rows the merge is
+    about to delete, or with ``updated_from`` the alias of their new values, update) is
+    referenced by one of ``references`` (an update: whose referenced values it changes)."""
     for ref in references:
         refers = sql.SQL(" AND ").join(
             sql.SQL("r.{} = t.{}").format(sql.Identifier(mine), sql.Identifier(theirs))
             for mine, theirs in zip(ref.columns, ref.referenced, strict=True))
+        changes: sql.Composable = sql.SQL("")
+        if updated_from is not None:
+            changes = sql.SQL(" AND ROW({}) IS DISTINCT FROM ROW({})").format(
+                sql.SQL(", ").join(sql.Identifier("t", c) for c in ref.referenced),
+                sql.SQL(", ").join(sql.Identifier(updated_from, c) for c in ref.referenced))
         row = conn.execute(sql.SQL(
-            "SELECT count(*) {} AND EXISTS (SELECT 1 FROM {} r WHERE {})").format(
-                doomed, sql.Identifier(*ref.table.parts), refers)).fetchone()
+            "SELECT count(*) {}{} AND EXISTS (SELECT 1 FROM {} r WHERE {})").format(
+                doomed, changes, sql.Identifier(*ref.table.parts), refers)).fetchone()
         count = int(row[0]) if row else 0
         if count:
             raise DatabaseError(

@@ -682,3 +682,49 @@ def test_a_laptop_only_generated_column_is_not_a_column_the_instance_dropped(
     query = ("SELECT t::text FROM (SELECT instrument_token, exchange_timestamp, run_date, "
              "last_price, volume FROM my_schema.ticks) t ORDER BY 1")
     assert world.laptop(query) == world.instance_rows(query)
+
+
+@pytest.mark.parametrize("action", ["", "ON UPDATE SET NULL", "ON UPDATE CASCADE"])
+def test_a_renamed_symbol_the_traders_watchlist_references_stops_naming_both_tables(
+        tmp_path: Path, instance_db: str, laptop_db: str, bucket: str,
+        moto_server: MotoServer, tmp_home: Path, capsys: pytest.CaptureFixture[str],
+        action: str) -> None:
+    """The trader's watchlist points at market_structure by symbol (a laptop-only UNIQUE);
+    the instance renames a symbol (a corporate action). The watchlist is not blanked behind
+    the trader's back (it follows only where its key says ON UPDATE CASCADE)."""
+    ddl = ("CREATE SCHEMA my_schema; CREATE TABLE my_schema.market_structure ("
+           "instrument_token bigint PRIMARY KEY, tradingsymbol text NOT NULL, lot_size integer)")
+    w = World(tmp_path, instance_db, laptop_db, bucket, moto_server.endpoint_url,
+              '[[tables]]\nname = "my_schema.market_structure"\nmode = "snapshot"\n')
+    w.instance(ddl)
+    w.instance("INSERT INTO my_schema.market_structure VALUES (1, 'ZOMATO', 1), (2, 'TCS', 1)")
+    w.backup(at_ist("2026-11-20", 12))
+    assert cli(w, capsys)[0] == 0
+    w.laptop("ALTER TABLE my_schema.market_structure ADD UNIQUE (tradingsymbol); "
+             "CREATE SCHEMA trader; CREATE TABLE trader.watchlist (symbol text REFERENCES "
+             f"my_schema.market_structure (tradingsymbol) {action}); "
+             "INSERT INTO trader.watchlist VALUES ('ZOMATO')")
+    w.instance("UPDATE my_schema.market_structure SET tradingsymbol = 'ETERNAL' "
+               "WHERE instrument_token = 1")
+    w.backup(at_ist("2026-11-20", 16))
+    query = "SELECT m::text FROM my_schema.market_structure m ORDER BY 1"
+    before = w.laptop(query)
+
+    code, doc = cli(w, capsys)
+
+    if action == "ON UPDATE CASCADE":
+        assert code == 0, doc.get("error") or doc
+        assert w.laptop("SELECT symbol FROM trader.watchlist") == [("ETERNAL",)]
+        assert w.laptop(query) == w.instance_rows(query)
+        return
+    assert code == 1, doc
+    message = one_sentence(doc)
+    assert "my_schema.market_structure" in message and "trader.watchlist" in message, message
+    assert w.laptop(query) == before
+    assert w.laptop("SELECT symbol FROM trader.watchlist") == [("ZOMATO",)]
+    w.laptop("UPDATE trader.watchlist SET symbol = NULL")  # the trader lets go of it
+    w.instance("UPDATE my_schema.market_structure SET lot_size = 2 WHERE instrument_token = 2")
+    w.backup(at_ist("2026-11-20", 17))
+    code, doc = cli(w, capsys)
+    assert code == 0, doc.get("error") or doc
+    assert w.laptop(query) == w.instance_rows(query)
