@@ -52,8 +52,9 @@ def database_error(exc: psycopg.Error, doing: str, *, table: str = "", user: str
         return DatabaseError(
             f"the laptop database {who} lacks a privilege the sync needs while "
             f"{doing}{where}: {first_line(exc)}",
-            hint.replace("kept", "applied") + "grant it (GRANT … TO "
-            f"{quote_ident(user) if user else 'the user'}) as the owner, then sync again")
+            hint.replace("kept", "applied") + "grant it as the owner (GRANT … TO "
+            f"{quote_ident(user) if user else 'the user'}), or run the sync as the owner "
+            "where it must alter or create a table, then sync again")
     if is_program_limit(exc):
         return DatabaseError(
             f"the laptop database hit a PostgreSQL limit while {doing}{where}: "

@@ -24,7 +24,7 @@ from psycopg import sql
 
 from shared.config import Config
 from shared.errors import DatabaseError
-from shared.tables import QualifiedName
+from shared.tables import QualifiedName, quote_ident
 
 
 @dataclass(frozen=True)
@@ -85,9 +85,10 @@ def refuse_referenced(conn: psycopg.Connection[Any], references: tuple[Reference
                 doomed, changes, sql.Identifier(*ref.table.parts), refers)).fetchone()
         count = int(row[0]) if row else 0
         if count:
+            constraint = quote_ident(ref.constraint)
             raise DatabaseError(
-                f"dump {dump_id}: {count} row(s) of {label} the instance changed or deleted "
-                f"are referenced by your table {ref.table} (foreign key {ref.constraint}); "
+                f"dump {dump_id}: {count} row(s) of {label} that this sync must change or "
+                f"delete are referenced by your table {ref.table} (foreign key {constraint}); "
                 "nothing of this dump was applied",
                 f"delete or re-point those rows of {ref.table}, or drop the foreign key "
-                f"(ALTER TABLE {ref.table} DROP CONSTRAINT {ref.constraint}), then sync again")
+                f"(ALTER TABLE {ref.table} DROP CONSTRAINT {constraint}), then sync again")
