@@ -12,6 +12,7 @@ from psycopg import sql
 
 from desktop.engine import conflict_store
 from desktop.engine.conflict_store import Losers
+from desktop.engine.dberrors import rows_kept_out
 from desktop.engine.references import refuse_referenced
 from desktop.engine.tableplan import TablePlan
 from shared.config import ConflictPolicy
@@ -54,6 +55,15 @@ class MergeContext:
             and set(r.referenced) <= set(plan.columns))
         refuse_referenced(self.conn, references, plan.label, self.dump_id, doomed,
                           updated_from=updated_from)
+
+    def wrote(self, plan: TablePlan, cursor: psycopg.Cursor[Any], expected: int,
+              doing: str) -> None:
+        """Stop when the laptop's table took fewer (or more) rows than the merge wrote:
+        a trigger or rule of the trader's skipped them, and the laptop would no longer
+        hold what the ledger and the conflicts say."""
+        if cursor.rowcount != expected:
+            raise rows_kept_out(self.conn, plan.spec.name, self.dump_id, doing, expected,
+                                cursor.rowcount)
 
     def abort(self, plan: TablePlan, losers: Losers, count: int) -> NoReturn:
         samples = [{"table": plan.label, **sample} for sample in

@@ -7,10 +7,12 @@ first and the last mean the connection is gone.
 
 from __future__ import annotations
 
+from typing import Any
+
 import psycopg
 
 from shared.errors import DatabaseError
-from shared.tables import quote_ident
+from shared.tables import QualifiedName, quote_ident
 
 
 def first_line(exc: BaseException) -> str:
@@ -79,3 +81,26 @@ def database_error(exc: psycopg.Error, doing: str, *, table: str = "", user: str
         f"the laptop database refused {doing.removeprefix('applying ')}{where}: "
         f"{first_line(exc)}",
         hint.replace("kept", "applied") + "fix the table and run sync again")
+
+
+def rows_kept_out(conn: psycopg.Connection[Any], table: QualifiedName, dump_id: str,
+                  doing: str, expected: int, written: int) -> DatabaseError:
+    """The sync was ``doing`` ("inserting", "updating", "deleting") ``expected`` rows of
+    ``table`` and the table took ``written``: what of the trader's did that, named."""
+    row = conn.execute(
+        "SELECT array(SELECT tgname::text FROM pg_trigger WHERE tgrelid = c.oid "
+        "AND NOT tgisinternal AND tgenabled <> 'D' AND tgtype & 3 = 3 ORDER BY 1), "
+        "array(SELECT rulename::text FROM pg_rewrite WHERE ev_class = c.oid "
+        "AND rulename <> '_RETURN' ORDER BY 1) "
+        "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE n.nspname = %s AND c.relname = %s", table.parts).fetchone()
+    triggers, rules = (list(row[0]), list(row[1])) if row else ([], [])
+    names = [f"trigger {quote_ident(t)}" for t in triggers] + [
+        f"rule {quote_ident(r)}" for r in rules]
+    what = ", ".join(names) if names else "a trigger or rule"
+    return DatabaseError(
+        f"dump {dump_id}: {table} took {written} of the {expected} row(s) the sync was "
+        f"{doing} ({what} on the laptop's table?); the sync applies a day whole or not at "
+        "all, so nothing of this dump was applied",
+        "make it let the sync's rows through (its session's application_name is "
+        "market-sync) or disable it, then sync again")

@@ -92,15 +92,16 @@ def merge_keyed(ctx: MergeContext, plan: TablePlan, part: Part, stage: sql.Ident
                 for col in plan.columns if col not in plan.key)
             ctx.refuse_referenced(plan, sql.SQL("{} JOIN {} t ON {} WHERE true").format(
                 diverged_rows, plan.ident, plan.key_match("t", "c")), updated_from="c")
-            conn.execute(sql.SQL("UPDATE {} t SET {} {} WHERE {}").format(
-                plan.ident, assignments, diverged_rows, plan.key_match("t", "c")))
+            ctx.wrote(plan, conn.execute(sql.SQL("UPDATE {} t SET {} {} WHERE {}").format(
+                plan.ident, assignments, diverged_rows, plan.key_match("t", "c"))),
+                diverged, "updating")
     local_only = _local_only(ctx, plan, part, stage) if local_only > 0 else 0
     if new:
-        conn.execute(sql.SQL(
+        ctx.wrote(plan, conn.execute(sql.SQL(
             "INSERT INTO {} ({}) {} SELECT {} FROM {} c "
             "WHERE NOT EXISTS (SELECT 1 FROM {} l WHERE l.{} = c.ctid)").format(
                 plan.ident, plan.cols(), OVERRIDING, plan.cols("c"), changes, laptop,
-                sql.Identifier(AT_COL)))
+                sql.Identifier(AT_COL))), new, "inserting")
     conn.execute(sql.SQL("DROP TABLE {}, {}").format(changes, laptop))
     counts.new += new
     counts.diverged += diverged + local_only
@@ -193,5 +194,6 @@ def _local_only(ctx: MergeContext, plan: TablePlan, part: Part, stage: sql.Ident
     ctx.save_conflicts(plan, losers)
     if ctx.policy is ConflictPolicy.SERVER_WINS:
         ctx.refuse_referenced(plan, missing)
-        ctx.conn.execute(sql.SQL("DELETE {}").format(missing))
+        ctx.wrote(plan, ctx.conn.execute(sql.SQL("DELETE {}").format(missing)), count,
+                  "deleting")
     return count

@@ -64,12 +64,14 @@ def merge_keyless(ctx: MergeContext, plan: TablePlan, part: Part, stage: sql.Ide
             # on both sides stays as it is (a laptop-only column's value, and a foreign key
             # of the trader's onto it, with it).
             ctx.refuse_referenced(plan, doomed)
-            conn.execute(sql.SQL("DELETE {}").format(doomed))
+            ctx.wrote(plan, conn.execute(sql.SQL("DELETE {}").format(doomed)), diverged,
+                      "deleting")
         else:  # local wins: the laptop's day is kept; what the server had instead is saved
             new = 0
     if new:
-        conn.execute(sql.SQL("INSERT INTO {} ({}) {} SELECT {} FROM {} c").format(
+        inserted = conn.execute(sql.SQL("INSERT INTO {} ({}) {} SELECT {} FROM {} c").format(
             plan.ident, plan.cols(), OVERRIDING, restore, changes))
+        ctx.wrote(plan, inserted, new, "inserting")
     conn.execute(sql.SQL("DROP TABLE {}, {}").format(changes, DOOMED))
     counts.new += new
     counts.diverged += diverged

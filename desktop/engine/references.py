@@ -92,3 +92,4 @@ def refuse_referenced(conn: psycopg.Connection[Any], references: tuple[Reference
                 "nothing of this dump was applied",
                 f"delete or re-point those rows of {ref.table}, or drop the foreign key "
                 f"(ALTER TABLE {ref.table} DROP CONSTRAINT {constraint}), then sync again")
+

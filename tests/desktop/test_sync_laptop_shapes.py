@@ -728,3 +728,30 @@ def test_a_renamed_symbol_the_traders_watchlist_references_stops_naming_both_tab
     code, doc = cli(w, capsys)
     assert code == 0, doc.get("error") or doc
     assert w.laptop(query) == w.instance_rows(query)
+
+
+@pytest.mark.parametrize("event", ["INSERT", "UPDATE"])
+def test_a_trigger_that_keeps_rows_out_is_named_not_blamed_on_the_dump(
+        world: World, capsys: pytest.CaptureFixture[str], event: str) -> None:
+    """The trader's BEFORE trigger skips ticks of instruments they do not follow (new ones,
+    or changes to them): the rows do not all arrive. That is the trigger's doing, not a
+    damaged dump, and no conflict may say the instance's row won where it did not."""
+    world.laptop(f"""
+        CREATE FUNCTION my_schema.only_mine() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN IF NEW.instrument_token > 101 THEN RETURN NULL; END IF; RETURN NEW; END $$;
+        CREATE TRIGGER only_mine BEFORE {event} ON my_schema.ticks
+          FOR EACH ROW EXECUTE FUNCTION my_schema.only_mine();
+    """)
+    world.instance("UPDATE my_schema.ticks SET volume = 50 WHERE instrument_token = 102 "
+                   "AND run_date = '2026-11-20'")
+    seed_day(world, "2026-11-23")
+    world.backup(at_ist("2026-11-23"))
+    before = world.laptop(EVERYTHING)
+
+    code, doc = cli(world, capsys)
+
+    assert code == 1, doc
+    message = one_sentence(doc)
+    assert "only_mine" in message and "my_schema.ticks" in message, message
+    assert "damaged" not in message + doc["hint"]
+    assert world.laptop(EVERYTHING) == before and world.conflicts() == []
