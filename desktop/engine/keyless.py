@@ -33,8 +33,13 @@ def merge_keyless(ctx: MergeContext, plan: TablePlan, part: Part, stage: sql.Ide
     conn.execute(sql.SQL("CREATE TEMP TABLE {} AS ({}) EXCEPT ALL ({})").format(
         changes, incoming_rows, local_rows))
     new = incoming_only = ctx.scalar(sql.SQL("SELECT count(*) FROM {}").format(changes))
-    doomed = _laptop_only(ctx, plan, part, stage)
-    diverged = ctx.scalar(sql.SQL("SELECT count(*) {}").format(doomed))
+    # Counted the cheap way (a hashed EXCEPT ALL); only a day that has laptop-only rows
+    # and will save them is numbered row by row to find which rows those are.
+    diverged = ctx.scalar(sql.SQL("SELECT count(*) FROM (({}) EXCEPT ALL ({})) x").format(
+        local_rows, incoming_rows))
+    conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(DOOMED))
+    doomed = _laptop_only(ctx, plan, part, stage) \
+        if diverged and ctx.policy is not ConflictPolicy.LOCAL_WINS else None
     restore = sql.SQL(", ").join(
         sql.SQL("c.{}::{}").format(sql.Identifier(col), type_sql(plan.types[col]))
         if compared_as_text(plan.types[col])
@@ -53,6 +58,7 @@ def merge_keyless(ctx: MergeContext, plan: TablePlan, part: Part, stage: sql.Ide
                 "FROM {} x").format(kept), (Version.at("incoming", kept, plan.columns),))
         else:
             # The laptop's rows the dump lacks, whole (a laptop-only column's value too).
+            assert doomed is not None
             losers = Losers(sql.SQL(
                 "SELECT NULL::jsonb AS key, t.tableoid AS local_tab, t.ctid AS local_at {}"
             ).format(doomed), (Version.at("local", plan.ident),))
@@ -63,6 +69,7 @@ def merge_keyless(ctx: MergeContext, plan: TablePlan, part: Part, stage: sql.Ide
             # Only the rows the dump lacks go, only the rows the laptop lacks come: a row
             # on both sides stays as it is (a laptop-only column's value, and a foreign key
             # of the trader's onto it, with it).
+            assert doomed is not None
             ctx.refuse_referenced(plan, doomed)
             ctx.wrote(plan, conn.execute(sql.SQL("DELETE {}").format(doomed)), diverged,
                       "deleting")
@@ -72,7 +79,7 @@ def merge_keyless(ctx: MergeContext, plan: TablePlan, part: Part, stage: sql.Ide
         inserted = conn.execute(sql.SQL("INSERT INTO {} ({}) {} SELECT {} FROM {} c").format(
             plan.ident, plan.cols(), OVERRIDING, restore, changes))
         ctx.wrote(plan, inserted, new, "inserting")
-    conn.execute(sql.SQL("DROP TABLE {}, {}").format(changes, DOOMED))
+    conn.execute(sql.SQL("DROP TABLE IF EXISTS {}, {}").format(changes, DOOMED))
     counts.new += new
     counts.diverged += diverged
     counts.unchanged += part.rows - incoming_only
