@@ -182,3 +182,33 @@ def test_the_cli_puts_conflicts_back_and_says_what_it_did(
     assert main([*config, "restore", "--json", "999"]) == 1
     doc = json.loads(capsys.readouterr().out)
     assert doc["ok"] is False and "there is no conflict #999" in doc["error"]
+
+
+def test_a_restore_keeps_the_traders_rows_that_point_at_the_row(world: World) -> None:
+    """The trader's notes point at a tick (ON DELETE CASCADE): putting the laptop's version
+    back changes the row in place, so the note stays; putting back the instance's deletion
+    of a noted row refuses in one sentence and changes nothing."""
+    world.laptop("CREATE SCHEMA trader; CREATE TABLE trader.notes (token bigint, at timestamptz,"
+                 " note text, FOREIGN KEY (token, at) REFERENCES my_schema.ticks "
+                 "ON DELETE CASCADE); INSERT INTO trader.notes SELECT instrument_token, "
+                 "exchange_timestamp, 'watch' FROM my_schema.ticks")
+    world.sync(ConflictPolicy.SERVER_WINS)
+    with psycopg.connect(world.laptop_db, autocommit=True) as conn:
+        restore_conflict(conn, world.laptop_config, conflict_id(world))
+    assert world.laptop("SELECT volume FROM my_schema.ticks WHERE instrument_token = 1") \
+        == [(111,)]
+    assert world.laptop("SELECT count(*) FROM trader.notes") == [(2,)]
+
+    world.instance("DELETE FROM my_schema.ticks WHERE instrument_token = 2")
+    world.backup(at_ist("2026-11-20", 17))
+    assert world.sync(ConflictPolicy.LOCAL_WINS).exit_code == 0  # the laptop keeps it
+    [kept] = [c for c in world.conflicts()
+              if c.restored_at is None and c.key and c.key["instrument_token"] == 2]
+    assert kept.incoming_row is None  # the instance's version is a deletion
+    before = world.laptop("SELECT t::text FROM my_schema.ticks t ORDER BY 1")
+    with psycopg.connect(world.laptop_db, autocommit=True) as conn, \
+            pytest.raises(MarketSyncError, match=r"would delete a row of my_schema.ticks that "
+                          r"your table trader.notes references .*nothing was changed"):
+        restore_conflict(conn, world.laptop_config, kept.id)
+    assert world.laptop("SELECT t::text FROM my_schema.ticks t ORDER BY 1") == before
+    assert world.laptop("SELECT count(*) FROM trader.notes") == [(2,)]
