@@ -125,6 +125,27 @@ class DumpApplier:
         ledger.record_part(self.conn, plan.label, part.day_key, part.content_sha256, part.rows,
                            writers, self.dump_id, self.origin)
 
+    def advance_sequences(self, plan: TablePlan) -> None:
+        """Move the sequences behind the table's serial and identity columns past the
+        highest value there: the rows the sync wrote carry the instance's ids, and the
+        trader's own inserts must not collide with them. (A sequence is not transactional:
+        a dump rolled back later leaves a gap, never a collision.)"""
+        table = plan.ident.as_string(self.conn)
+        rows = self.conn.execute(
+            "SELECT a.attname, pg_get_serial_sequence(%s, a.attname) FROM pg_attribute a "
+            "WHERE a.attrelid = %s::regclass AND a.attnum > 0 AND NOT a.attisdropped",
+            (table, table)).fetchall()
+        for column, sequence in rows:
+            if sequence is None:
+                continue
+            seq = sql.Literal(str(sequence))
+            self.conn.execute(sql.SQL(
+                "SELECT setval({seq}::regclass, x.m) FROM (SELECT max({col})::bigint AS m "
+                "FROM {table}) x, pg_sequence p WHERE p.seqrelid = {seq}::regclass "
+                "AND p.seqincrement > 0 AND x.m > COALESCE("
+                "pg_sequence_last_value({seq}::regclass), p.seqstart - 1)").format(
+                    seq=seq, col=sql.Identifier(str(column)), table=plan.ident))
+
     def _try_direct_copy(self, plan: TablePlan, part: Part, path: Path) -> bool:
         try:
             with self.conn.transaction():

@@ -348,6 +348,8 @@ class SyncEngine:
                         applier.apply_part(plan, part, functools.partial(
                             coverage.empty_copy_file, self.downloads_dir / m.dump_id),
                             table_counts)
+                    if table_counts.new and not dry_run:
+                        applier.advance_sequences(plan)
                 seconds = time.monotonic() - started
                 report = self._dump_report(m, counts, "would apply" if dry_run else "applied",
                                            download_seconds, seconds)
