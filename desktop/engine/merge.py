@@ -128,8 +128,8 @@ class DumpApplier:
     def advance_sequences(self, plan: TablePlan) -> None:
         """Move the sequences behind the table's serial and identity columns past the
         highest value there: the rows the sync wrote carry the instance's ids, and the
-        trader's own inserts must not collide with them. (A sequence is not transactional:
-        a dump rolled back later leaves a gap, never a collision.)"""
+        trader's own inserts must not collide with them. Called once the dump is committed
+        (a sequence is not transactional)."""
         table = plan.ident.as_string(self.conn)
         rows = self.conn.execute(
             "SELECT a.attname, pg_get_serial_sequence(%s, a.attname) FROM pg_attribute a "

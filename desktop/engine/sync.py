@@ -32,7 +32,7 @@ from desktop.engine.merge import (
 from desktop.engine.progress import CancelToken, ProgressCallback, SyncProgress
 from desktop.engine.records import AppliedDump
 from desktop.engine.report import DumpReport, SyncReport, TableReport
-from desktop.engine.tableplan import SchemaOptions
+from desktop.engine.tableplan import SchemaOptions, TablePlan
 from shared.calendar import TradingCalendar
 from shared.config import Config, ConflictPolicy
 from shared.dumpstore import DumpRef, DumpStore, LoadedManifest
@@ -330,6 +330,7 @@ class SyncEngine:
         applier = DumpApplier(conn, self.config, policy, m.dump_id, schema=add_columns,
                               on_rows=tracker.add_rows, cancelled=lambda: cancel.cancelled)
         counts: dict[str, TableCounts] = {}
+        grown: list[TablePlan] = []  # tables the dump added rows to
         current = ""
         try:
             with conn.transaction():
@@ -349,7 +350,7 @@ class SyncEngine:
                             coverage.empty_copy_file, self.downloads_dir / m.dump_id),
                             table_counts)
                     if table_counts.new and not dry_run:
-                        applier.advance_sequences(plan)
+                        grown.append(plan)
                 seconds = time.monotonic() - started
                 report = self._dump_report(m, counts, "would apply" if dry_run else "applied",
                                            download_seconds, seconds)
@@ -370,6 +371,15 @@ class SyncEngine:
         except psycopg.Error as exc:
             raise database_error(exc, f"applying dump {m.dump_id}", table=current,
                                  user=conn.info.user) from None
+        # Once the dump is in (a sequence is not transactional: a dump rolled back must not
+        # have moved one either).
+        for plan in grown:
+            try:
+                applier.advance_sequences(plan)
+            except psycopg.Error as exc:
+                logger.warning("%s: could not move its id sequence past the synced rows (%s); "
+                               "your own inserts may need explicit ids", plan.label,
+                               first_line(exc))
         logger.info("dump %s %s in %.1f s", m.dump_id, report.status, report.apply_seconds)
         return report
 
