@@ -137,27 +137,32 @@ def _missing_grants(conn: psycopg.Connection[Any]) -> list[str]:
     """The GRANT statements this role needs to sync, none when it has every privilege: CREATE
     on the schema (a merge stages a part there), TEMP (it classifies in temporary tables),
     the ledger's tables and the conflicts' id sequence."""
-    def has(check: str, *args: str) -> bool:
-        row = conn.execute(f"SELECT {check}", args).fetchone()
-        return bool(row and row[0])
-
-    row = conn.execute("SELECT current_user, current_database()").fetchone()
+    row = conn.execute(
+        "SELECT current_user, current_database(), has_schema_privilege(%s, 'CREATE'), "
+        "has_database_privilege(current_database(), 'TEMP'), "
+        "has_sequence_privilege(pg_get_serial_sequence(%s, 'id'), 'USAGE')",
+        (SCHEMA, f"{SCHEMA}.conflicts")).fetchone()
     assert row is not None
     user, database = quote_ident(str(row[0])), quote_ident(str(row[1]))
+    schema_create, temp, sequence = bool(row[2]), bool(row[3]), bool(row[4])
     missing = []
-    if not has("has_schema_privilege(%s, 'CREATE')", SCHEMA):
+    if not schema_create:
         missing.append(f"GRANT CREATE ON SCHEMA {SCHEMA} TO {user}")
-    if not has("has_database_privilege(current_database(), 'TEMP')"):
+    if not temp:
         missing.append(f"GRANT TEMP ON DATABASE {database} TO {user}")
     for table, privileges in _TABLE_PRIVILEGES.items():
-        lacking = [p for p in privileges
-                   if not has("has_table_privilege(%s, %s)", f"{SCHEMA}.{table}", p)]
+        lacking = [p for p in privileges if not _has_table_privilege(conn, table, p)]
         if lacking:
             missing.append(f"GRANT {', '.join(lacking)} ON {SCHEMA}.{table} TO {user}")
-    if not has("has_sequence_privilege(pg_get_serial_sequence(%s, 'id'), 'USAGE')",
-               f"{SCHEMA}.conflicts"):
+    if not sequence:
         missing.append(f"GRANT USAGE ON ALL SEQUENCES IN SCHEMA {SCHEMA} TO {user}")
     return missing
+
+
+def _has_table_privilege(conn: psycopg.Connection[Any], table: str, privilege: str) -> bool:
+    row = conn.execute("SELECT has_table_privilege(%s, %s)",
+                       (f"{SCHEMA}.{table}", privilege)).fetchone()
+    return bool(row and row[0])
 
 
 def _cannot_create(conn: psycopg.Connection[Any], denied: str) -> DatabaseError:

@@ -65,25 +65,32 @@ def read_references(conn: psycopg.Connection[Any], config: Config,
     return tuple(ref for ref in found if config.table(ref.table) is None)
 
 
+def referencing(conn: psycopg.Connection[Any], ref: Reference, doomed: sql.Composable, *,
+                updated_from: str | None = None) -> int:
+    """How many rows of ``doomed`` (``FROM <table> t … WHERE …``: rows about to be deleted,
+    or with ``updated_from`` the alias of their new values, updated) ``ref`` points at (an
+    update: whose referenced values it changes)."""
+    refers = sql.SQL(" AND ").join(
+        sql.SQL("r.{} = t.{}").format(sql.Identifier(mine), sql.Identifier(theirs))
+        for mine, theirs in zip(ref.columns, ref.referenced, strict=True))
+    changes: sql.Composable = sql.SQL("")
+    if updated_from is not None:
+        changes = sql.SQL(" AND ROW({}) IS DISTINCT FROM ROW({})").format(
+            sql.SQL(", ").join(sql.Identifier("t", c) for c in ref.referenced),
+            sql.SQL(", ").join(sql.Identifier(updated_from, c) for c in ref.referenced))
+    row = conn.execute(sql.SQL(
+        "SELECT count(*) {}{} AND EXISTS (SELECT 1 FROM {} r WHERE {})").format(
+            doomed, changes, sql.Identifier(*ref.table.parts), refers)).fetchone()
+    return int(row[0]) if row else 0
+
+
 def refuse_referenced(conn: psycopg.Connection[Any], references: tuple[Reference, ...],
                       label: str, dump_id: str, doomed: sql.Composable, *,
                       updated_from: str | None = None) -> None:
-    """Stop when any row of ``doomed`` (``FROM <table> t … WHERE …``: the rows the merge is
-    about to delete, or with ``updated_from`` the alias of their new values, update) is
-    referenced by one of ``references`` (an update: whose referenced values it changes)."""
+    """Stop when any row of ``doomed`` is referenced by one of ``references``
+    (:func:`referencing`)."""
     for ref in references:
-        refers = sql.SQL(" AND ").join(
-            sql.SQL("r.{} = t.{}").format(sql.Identifier(mine), sql.Identifier(theirs))
-            for mine, theirs in zip(ref.columns, ref.referenced, strict=True))
-        changes: sql.Composable = sql.SQL("")
-        if updated_from is not None:
-            changes = sql.SQL(" AND ROW({}) IS DISTINCT FROM ROW({})").format(
-                sql.SQL(", ").join(sql.Identifier("t", c) for c in ref.referenced),
-                sql.SQL(", ").join(sql.Identifier(updated_from, c) for c in ref.referenced))
-        row = conn.execute(sql.SQL(
-            "SELECT count(*) {}{} AND EXISTS (SELECT 1 FROM {} r WHERE {})").format(
-                doomed, changes, sql.Identifier(*ref.table.parts), refers)).fetchone()
-        count = int(row[0]) if row else 0
+        count = referencing(conn, ref, doomed, updated_from=updated_from)
         if count:
             constraint = quote_ident(ref.constraint)
             raise DatabaseError(
@@ -92,4 +99,3 @@ def refuse_referenced(conn: psycopg.Connection[Any], references: tuple[Reference
                 "nothing of this dump was applied",
                 f"delete or re-point those rows of {ref.table}, or drop the foreign key "
                 f"(ALTER TABLE {ref.table} DROP CONSTRAINT {constraint}), then sync again")
-

@@ -13,7 +13,7 @@ from psycopg import sql
 from desktop.engine import conflict_store
 from desktop.engine.conflict_store import Store
 from desktop.engine.dberrors import database_error
-from desktop.engine.references import read_references
+from desktop.engine.references import read_references, referencing
 from desktop.engine.tableplan import OVERRIDING
 from shared.config import Config
 from shared.errors import MarketSyncError
@@ -140,12 +140,7 @@ def _identity_always(conn: psycopg.Connection[Any], table: QualifiedName) -> set
 def _refuse_referenced(conn: psycopg.Connection[Any], config: Config, table: QualifiedName,
                        conflict_id: int, doomed: sql.Composable) -> None:
     for ref in read_references(conn, config, table):
-        refers = sql.SQL(" AND ").join(
-            sql.SQL("r.{} = t.{}").format(sql.Identifier(mine), sql.Identifier(theirs))
-            for mine, theirs in zip(ref.columns, ref.referenced, strict=True))
-        row = conn.execute(sql.SQL("SELECT count(*) {} AND EXISTS (SELECT 1 FROM {} r WHERE {})")
-                           .format(doomed, sql.Identifier(*ref.table.parts), refers)).fetchone()
-        if row and row[0]:
+        if referencing(conn, ref, doomed):
             raise MarketSyncError(
                 f"conflict #{conflict_id}: putting back the instance's deletion would delete "
                 f"a row of {table} that your table {ref.table} references (foreign key "
